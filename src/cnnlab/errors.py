@@ -1,0 +1,22 @@
+"""User-facing errors: one line that says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class CnnlabError(Exception):
+    """An error the user can fix. The CLI prints it as one line and exits with status 2."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return "; did you mean 'x'?" for the closest choice, or "" when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> CnnlabError:
+    """Build the standard error for a name missing from a registry or a set of options."""
+    valid = sorted(valid)
+    return CnnlabError(f"unknown {kind} '{name}'{did_you_mean(name, valid)} (valid: {', '.join(valid)})")
