@@ -7,10 +7,11 @@ As in timm's ``_registry.py``: thin entry points register themselves by name wit
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
-from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.errors import CnnlabError, did_you_mean, unknown_name
 
 T = TypeVar("T")
 
@@ -53,4 +54,18 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-__all__ = ["Registry", "CnnlabError"]
+def check_options(what: str, fn: Callable, options: Mapping[str, Any], exclude: Iterable[str] = ()) -> None:
+    """Refuse keyword options that ``fn`` does not take, listing the ones it does.
+
+    ``what`` names the thing in the message, e.g. "augmentation 'random_crop'".
+    """
+    skip = set(exclude)
+    valid = [p for p in inspect.signature(fn).parameters if p not in skip]
+    for key in options:
+        if key not in valid:
+            raise CnnlabError(
+                f"{what} has no option '{key}'{did_you_mean(key, valid)} (valid: {', '.join(valid) or 'none'})"
+            )
+
+
+__all__ = ["Registry", "CnnlabError", "check_options"]

@@ -1,0 +1,183 @@
+"""Load, validate and override recipes.
+
+``load_recipe('recipes/fashion_mnist.yaml', ['optim.lr=0.05'])`` -> ``RunConfig``. Unknown
+keys name the nearest valid key, wrong types say which key and what it got, and override
+values are parsed as YAML (``data.augment=[{name: flip_lr}]`` works).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnlab.config.schema import RunConfig
+from cnnlab.errors import CnnlabError, did_you_mean
+
+
+def _yaml_key(f: dataclasses.Field) -> str:
+    return f.metadata.get("key", f.name)
+
+
+def _fields(cls) -> dict[str, dataclasses.Field]:
+    return {_yaml_key(f): f for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _convert(value: Any, tp, key: str, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it in the field's form."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], key, where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise CnnlabError(f"{where}: '{key}' must be a mapping of keys, got {value!r}")
+        return _build(tp, value, key, where)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise CnnlabError(f"{where}: '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CnnlabError(f"{where}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CnnlabError(f"{where}: '{key}' must be a number, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise CnnlabError(f"{where}: '{key}' must be a string, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise CnnlabError(f"{where}: '{key}' must be a list, got {value!r}")
+        if origin is tuple and len(args) != len(value) and Ellipsis not in args:
+            raise CnnlabError(f"{where}: '{key}' must be a list of {len(args)} values, got {value!r}")
+        item_types = args if origin is tuple and Ellipsis not in args else [args[0]] * len(value)
+        items = [_convert(v, t, f"{key}[{i}]", where) for i, (v, t) in enumerate(zip(value, item_types))]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise CnnlabError(f"{where}: '{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    raise TypeError(f"unsupported annotation {tp} for {key}")
+
+
+def _build(cls, data: Mapping, prefix: str, where: str):
+    fields = _fields(cls)
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            valid = [f"{prefix}.{k}" if prefix else k for k in fields]
+            raise CnnlabError(f"unknown key '{dotted}' in {where}{did_you_mean(dotted, valid)}")
+        f = fields[key]
+        kwargs[f.name] = _convert(value, hints[f.name], dotted, where)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping, where: str = "recipe") -> RunConfig:
+    """Validate a recipe mapping into a ``RunConfig`` (missing keys take their defaults)."""
+    if not isinstance(data, Mapping):
+        raise CnnlabError(f"{where}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    return _build(RunConfig, data, "", where)
+
+
+def config_to_dict(config) -> dict[str, Any]:
+    """The resolved config as plain YAML-ready data (tuples become lists)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            value = config_to_dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[_yaml_key(f)] = value
+    return out
+
+
+def _check_key_path(dotted: str, where: str) -> None:
+    """Refuse an override key that names no field (keys under ``options`` are free)."""
+    cls, parts = RunConfig, dotted.split(".")
+    for i, part in enumerate(parts):
+        fields = _fields(cls)
+        prefix = ".".join(parts[:i])
+        if part not in fields:
+            valid = [f"{prefix}.{k}" if prefix else k for k in fields]
+            raise CnnlabError(f"unknown key '{dotted}' in {where}{did_you_mean('.'.join(parts[: i + 1]), valid)}")
+        tp = typing.get_type_hints(cls)[fields[part].name]
+        if not dataclasses.is_dataclass(tp):
+            if i < len(parts) - 1 and typing.get_origin(tp) is not dict:
+                raise CnnlabError(f"'{'.'.join(parts[: i + 1])}' in {where} is a value, not a section")
+            return
+        cls = tp
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key=value`` words to a raw recipe mapping (values parsed as YAML)."""
+    for word in overrides:
+        where = f"override '{word}'"
+        key, sep, text = word.partition("=")
+        if not sep or not key:
+            raise CnnlabError(f"bad override '{word}': write key=value, e.g. optim.lr=0.05")
+        _check_key_path(key, where)
+        try:
+            value = yaml.safe_load(text) if text else None
+        except yaml.YAMLError as err:
+            raise CnnlabError(f"{where}: the value is not valid YAML ({err.problem})") from err
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CnnlabError(f"recipe {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise CnnlabError(f"{path} is not valid YAML{at}: {getattr(err, 'problem', err)}") from err
+    if not isinstance(data, dict):
+        raise CnnlabError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read a recipe file (or start from defaults when ``path`` is None) and apply overrides."""
+    data = read_yaml(path) if path else {}
+    config_from_dict(data, str(path or "defaults"))  # report errors against the file first
+    data = apply_overrides(data, list(overrides))
+    return config_from_dict(data, f"{path or 'defaults'} with overrides")
+
+
+def dump_yaml(config) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=False)

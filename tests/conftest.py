@@ -1,0 +1,39 @@
+"""Shared fixtures: small configs that train in seconds, and real Fashion-MNIST when present."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cnnlab.config import load_recipe
+from cnnlab.data.datasets import fashion_mnist_dir
+from cnnlab.errors import CnnlabError
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a real dependency is missing, except under CI=true where it must be there."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this test must run, not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def fashion_dir():
+    try:
+        return fashion_mnist_dir()
+    except CnnlabError as err:
+        need(False, f"Fashion-MNIST is not installed ({err})")
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """A run of a few seconds: synthetic 1x16x16 data, simple_nn, two epochs."""
+    return load_recipe(None, [
+        "name=tiny", f"output_dir={tmp_path / 'runs'}", "data.name=synthetic",
+        "data.options={shape: [1, 16, 16], train_size: 600, test_size: 200, noise: 0.3}",
+        "data.val_size=100", "data.batch_size=64", "model.name=simple_nn",
+        "optim.name=sgd", "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=2", "train.precision=fp32",
+    ])

@@ -1,0 +1,59 @@
+"""Batched augmentations against torchvision's per-image transforms."""
+
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+
+from cnnlab.data.augment import build_augmentations, flip_lr, random_crop
+from cnnlab.errors import CnnlabError
+
+
+def test_random_crop_equals_torchvision_pad_then_crop():
+    x = torch.rand(16, 3, 10, 12)
+    gen = torch.Generator().manual_seed(0)
+    out = random_crop(x, gen, padding=3)
+    # Replay the offsets the op drew, then do the same with torchvision image by image.
+    replay = torch.Generator().manual_seed(0)
+    dy = torch.randint(0, 7, (16,), generator=replay)
+    dx = torch.randint(0, 7, (16,), generator=replay)
+    for i in range(16):
+        ref = TF.crop(TF.pad(x[i], [3]), int(dy[i]), int(dx[i]), 10, 12)
+        torch.testing.assert_close(out[i], ref, rtol=0, atol=0)
+
+
+def test_random_crop_draws_every_offset():
+    x = torch.zeros(2000, 1, 5, 5)
+    x[:, :, 2, 2] = 1  # a single bright pixel: its position after the crop reveals the offset
+    out = random_crop(x, torch.Generator().manual_seed(1), padding=2)
+    positions = {tuple(torch.nonzero(img[0])[0].tolist()) for img in out if img.sum() == 1}
+    assert positions == {(r, c) for r in range(5) for c in range(5)}
+
+
+def test_flip_matches_torchvision_and_flips_about_half():
+    x = torch.rand(1000, 2, 4, 6)
+    out = flip_lr(x, torch.Generator().manual_seed(0))
+    flipped = torch.tensor([torch.equal(o, TF.hflip(i)) for o, i in zip(out, x)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    assert bool((flipped | kept).all())
+    assert 430 < int(flipped.sum()) < 570  # Binomial(1000, 0.5): 4.4 sigma either side
+
+
+def test_same_seed_same_batch():
+    x = torch.rand(8, 3, 8, 8)
+    ops = build_augmentations([{"name": "random_crop", "padding": 2}, {"name": "flip_lr"}])
+
+    def run(seed):
+        gen = torch.Generator().manual_seed(seed)
+        y = x
+        for op in ops:
+            y = op(y, gen)
+        return y
+
+    assert torch.equal(run(5), run(5)) and not torch.equal(run(5), run(6))
+
+
+def test_bad_specs_list_the_valid_names():
+    with pytest.raises(CnnlabError, match="unknown augmentation 'flip'.*valid: flip_lr, random_crop"):
+        build_augmentations([{"name": "flip"}])
+    with pytest.raises(CnnlabError, match="has no option 'pad'; did you mean 'padding'"):
+        build_augmentations([{"name": "random_crop", "pad": 4}])
