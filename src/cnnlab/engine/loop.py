@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnlab.engine.finetune import set_train_mode
 from cnnlab.engine.losses import Loss
 from cnnlab.engine.metrics import AverageMeter, confusion_update, topk_correct
 from cnnlab.engine.optim import l1_penalty
@@ -53,7 +54,7 @@ def train_one_epoch(
     on_batch: Callable[[], None] | None = None,
 ) -> EpochResult:
     """Train over ``batches`` once; scheduler steps every batch. Metrics are over the epoch."""
-    model.train()
+    set_train_mode(model)
     l1_params = [p for p in model.parameters() if p.requires_grad and p.dim() > 1] if l1 else []
     loss_meter, ks = AverageMeter(), _ks(num_classes)
     correct = [AverageMeter() for _ in ks]

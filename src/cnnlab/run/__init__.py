@@ -3,3 +3,4 @@
 from cnnlab.run.rundir import RunDir, read_metrics
 
 __all__ = ["RunDir", "read_metrics"]
+# cnnlab.run.restore (restore_model, restore_splits) imports the engine; import it explicitly.

@@ -75,6 +75,11 @@ class RunDir:
         lines = "".join(json.dumps(r) + "\n" for r in self._rows)
         atomic_write_text(self.path / "metrics.jsonl", lines)
 
+    def keep_metrics(self, last_epoch: int) -> None:
+        """Drop rows after ``last_epoch`` (written after the last checkpoint, before a kill)."""
+        self._rows = [r for r in self._rows if r["epoch"] <= last_epoch]
+        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self._rows))
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         self.write_json("summary.json", summary)
 

@@ -1,0 +1,51 @@
+"""Fine-tuning: source weights in, frozen parameters bit-for-bit unchanged, new head trained."""
+
+import pytest
+import torch
+
+from cnnlab.config import apply_overrides, config_from_dict, config_to_dict
+from cnnlab.engine.checkpoint import load_weights
+from cnnlab.engine.fit import fit, setup
+from cnnlab.engine.progress import Progress
+from cnnlab.errors import CnnlabError
+
+QUIET = Progress(quiet=True)
+
+
+def _with(config, *words):
+    return config_from_dict(apply_overrides(config_to_dict(config), list(words)))
+
+
+@pytest.fixture
+def source_run(tiny_config):
+    """A 10-class source run: the 'pretraining'."""
+    return fit(_with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}"), progress=QUIET)
+
+
+def test_frozen_features_stay_bit_identical_and_only_the_rest_is_optimized(tiny_config, source_run):
+    run_dir = source_run["run_dir"]
+    tuned = _with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
+                  "finetune.freeze=['features.*']", "data.classes=[0, 1, 2]")
+    session = setup(tuned)
+    trainable = [p for p in session.model.parameters() if p.requires_grad]
+    assert sum(p.numel() for g in session.optimizer.param_groups for p in g["params"]) == sum(p.numel() for p in trainable)
+    summary = fit(tuned, progress=QUIET)
+    before = load_weights(f"{run_dir}/checkpoints/best.safetensors")
+    after = load_weights(f"{summary['run_dir']}/checkpoints/last.safetensors")
+    features = [k for k in before if k.startswith("features.")]
+    assert features and all(torch.equal(before[k], after[k]) for k in features)  # running stats too
+    assert after["classifier.fc5.weight"].shape == (3, 64)  # the new head for three classes
+    assert not torch.equal(before["classifier.fc4.weight"], after["classifier.fc4.weight"])
+
+
+def test_bad_sources_and_patterns(tiny_config, source_run, tmp_path):
+    run_dir = source_run["run_dir"]
+    with pytest.raises(CnnlabError, match="trained model 'convnet_bn'; set model.name=convnet_bn"):
+        setup(_with(tiny_config, f"finetune.from={run_dir}"))
+    with pytest.raises(CnnlabError, match="pattern 'feature.*' matches no parameter"):
+        setup(_with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
+                    "finetune.freeze=['feature.*']"))
+    with pytest.raises(CnnlabError, match=r"shape mismatch in .*classifier.fc4.weight \(64, 256\) in the file vs \(32, 256\) in the model"):
+        setup(_with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 32}", f"finetune.from={run_dir}"))
+    with pytest.raises(CnnlabError, match="unknown torchvision net 'lenet'"):
+        setup(_with(tiny_config, "finetune.from=torchvision:lenet"))
