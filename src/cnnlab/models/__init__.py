@@ -1,6 +1,29 @@
 """Model zoo: importing this package registers every model file's entry points."""
 
-from cnnlab.models import convnet, mlp, resnet_cifar, simple_nn  # noqa: F401  (registration)
+from cnnlab.models import (  # noqa: F401  (registration)
+    alexnet_small,
+    convnet,
+    enpm_open,
+    lenet,
+    mlp,
+    resnet_cifar,
+    simple_nn,
+    simplenet,
+    torchvision_nets,
+    vgg,
+)
+from cnnlab.models.fully_conv import FullyConvNet, to_fully_conv
 from cnnlab.models.registry import MODELS, ModelEntry, build_model, count_parameters, register_model
+from cnnlab.models.weights import load_matching_state_dict, read_state_dict
 
-__all__ = ["MODELS", "ModelEntry", "build_model", "count_parameters", "register_model"]
+__all__ = [
+    "MODELS",
+    "FullyConvNet",
+    "ModelEntry",
+    "build_model",
+    "count_parameters",
+    "load_matching_state_dict",
+    "read_state_dict",
+    "register_model",
+    "to_fully_conv",
+]

@@ -68,12 +68,13 @@ def build_model(
     """
     entry = MODELS.get(name)
     valid = entry.options()
-    for key in options:
+    for key, value in options.items():
         if key not in valid:
             raise CnnlabError(
                 f"model '{name}' has no option '{key}'{did_you_mean(key, valid)} "
                 f"(valid: {', '.join(sorted(valid)) or 'none'})"
             )
+        check_option(name, key, value, valid[key])
     C, H, W = entry.default_input
     return entry.builder(
         in_chans=in_chans or C,
@@ -83,5 +84,39 @@ def build_model(
     )
 
 
+def check_option(model: str, key: str, value: Any, default: Any) -> None:
+    """Raise a one-line ``CnnlabError`` when ``value`` is not of the kind ``default`` is.
+
+    The builder's default says the kind: bool, whole number, number, name, or list. Whole
+    numbers and lists of them are layer sizes (at least 1); dropout must lie in [0, 1) and width
+    multipliers be positive, whatever the model.
+    """
+    kinds = [
+        (bool, lambda v: isinstance(v, bool), "true or false"),
+        (int, lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+        (float, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+        (str, lambda v: isinstance(v, str), "a name"),
+        ((tuple, list), lambda v: isinstance(v, (tuple, list)), "a list such as [256, 128]"),
+    ]
+    for kind, accepts, words in kinds:
+        if default is not None and isinstance(default, kind):
+            if not accepts(value):
+                raise CnnlabError(f"model '{model}' option '{key}' must be {words}, got {value!r}")
+            break
+    # Layer sizes (fc_dim, n_base, hidden=[...]) are whole numbers of at least 1.
+    sizes: list = []
+    if isinstance(default, (tuple, list)) and all(isinstance(d, int) for d in default):
+        sizes = list(value)
+    elif isinstance(default, int) and not isinstance(default, bool):
+        sizes = [value]
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in sizes):
+        raise CnnlabError(f"model '{model}' option '{key}' takes layer sizes of at least 1, got {value!r}")
+    if key == "dropout" and not 0 <= value < 1:
+        raise CnnlabError(f"model '{model}' option 'dropout' must be in [0, 1), got {value!r}")
+    if key == "width" and value <= 0:
+        raise CnnlabError(f"model '{model}' option 'width' must be positive, got {value!r}")
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import unknown_name
-from cnnlab.models.layers import make_activation
+from cnnlab.models.layers import dropout, make_activation, scaled
 from cnnlab.models.registry import register_model
 
 SHORTCUTS = ("conv", "pad")
@@ -62,9 +62,10 @@ class CifarResNet(nn.Module):
         *,
         in_chans: int = 3,
         num_classes: int = 10,
-        width: int = 16,
+        base_width: int = 16,
         activation: str = "relu",
         shortcut: str = "conv",
+        dropout_p: float = 0.0,
     ) -> None:
         super().__init__()
         if (depth - 2) % 6:
@@ -72,6 +73,7 @@ class CifarResNet(nn.Module):
         if shortcut not in SHORTCUTS:
             raise unknown_name("resnet shortcut", shortcut, SHORTCUTS)
         n = (depth - 2) // 6
+        width = base_width
         self.conv1 = nn.Conv2d(in_chans, width, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.act1 = make_activation(activation)
@@ -80,6 +82,7 @@ class CifarResNet(nn.Module):
         self.layer2 = self._make_layer(2 * width, n, 2, activation, shortcut)
         self.layer3 = self._make_layer(4 * width, n, 2, activation, shortcut)
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = dropout(dropout_p)  # not in the paper; p=0 (the default) leaves it out
         self.fc = nn.Linear(4 * width, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):  # He et al. 2015 init, as torchvision's resnet.py
@@ -98,14 +101,16 @@ class CifarResNet(nn.Module):
         x = self.layer2(x)  # (N, 32, H/2, W/2)
         x = self.layer3(x)  # (N, 64, H/4, W/4)
         x = torch.flatten(self.pool(x), 1)  # (N, 64)
-        return self.fc(x)
+        return self.fc(self.drop(x))  # (N, num_classes)
 
 
 def _register(depth: int):
-    def builder(*, in_chans=3, num_classes=10, input_size=(32, 32), width=16, activation="relu", shortcut="conv"):
+    def builder(*, in_chans=3, num_classes=10, input_size=(32, 32), width=1.0, activation="relu", shortcut="conv",
+                dropout=0.0):
         # input_size is free: global average pooling takes any map of at least 1x1.
-        return CifarResNet(depth, in_chans=in_chans, num_classes=num_classes, width=width,
-                           activation=activation, shortcut=shortcut)
+        # width multiplies the paper's 16/32/64 channels, as in every other model of the zoo.
+        return CifarResNet(depth, in_chans=in_chans, num_classes=num_classes, base_width=scaled(16, width),
+                           activation=activation, shortcut=shortcut, dropout_p=dropout)
 
     builder.__name__ = builder.__qualname__ = f"resnet{depth}"
     builder.__doc__ = f"ResNet-{depth} for 32x32 inputs (He et al. 2016, n={(depth - 2) // 6})."
