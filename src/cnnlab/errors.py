@@ -11,9 +11,18 @@ class CnnlabError(Exception):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return "; did you mean 'x'?" for the closest choice, or "" when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    """Return "; did you mean 'x'?" for the closest choice, or "" when nothing is close.
+
+    Closeness is difflib's ratio; ties go to the longer common prefix, so 'resnet21' suggests
+    'resnet20' rather than 'resnet32'.
+    """
+
+    def prefix(choice: str) -> int:
+        return next((i for i, (a, b) in enumerate(zip(word, choice)) if a != b), min(len(word), len(choice)))
+
+    scored = [(difflib.SequenceMatcher(None, word, c).ratio(), prefix(c), c) for c in choices]
+    scored = [s for s in scored if s[0] >= 0.6]
+    return f"; did you mean '{max(scored)[2]}'?" if scored else ""
 
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> CnnlabError:
