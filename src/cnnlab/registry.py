@@ -60,7 +60,7 @@ def check_options(what: str, fn: Callable, options: Mapping[str, Any], exclude: 
     ``what`` names the thing in the message, e.g. "augmentation 'random_crop'".
     """
     skip = set(exclude)
-    valid = [p for p in inspect.signature(fn).parameters if p not in skip]
+    valid = sorted(p for p in inspect.signature(fn).parameters if p not in skip)
     for key in options:
         if key not in valid:
             raise CnnlabError(

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -28,20 +26,9 @@ def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, Any] | 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a safetensors (or weights-only torch) state dict onto the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise CnnlabError(f"checkpoint {path} not found")
-    try:
-        if path.suffix == ".safetensors":
-            return st_load(path.read_bytes())
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, RuntimeError, OSError, EOFError) as err:
-        raise CnnlabError(f"cannot read checkpoint {path}: {str(err).splitlines()[0]}") from err
-    if isinstance(state, dict) and "state_dict" in state:  # common wrapper of other tools
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CnnlabError(f"{path} does not hold a state dict of tensors")
-    return state
+    from cnnlab.models.weights import read_state_dict
+
+    return read_state_dict(path)
 
 
 def save_train_state(path: str | Path, state: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from cnnlab.errors import CnnlabError, did_you_mean
-from cnnlab.registry import Registry
+from cnnlab.errors import CnnlabError
+from cnnlab.registry import Registry, check_options
 
 #: Arguments every builder takes; they follow the dataset, not the recipe's model options.
 DATA_ARGS = ("in_chans", "num_classes", "input_size")
@@ -68,12 +68,8 @@ def build_model(
     """
     entry = MODELS.get(name)
     valid = entry.options()
+    check_options(f"model '{name}'", entry.builder, options, exclude=DATA_ARGS)
     for key, value in options.items():
-        if key not in valid:
-            raise CnnlabError(
-                f"model '{name}' has no option '{key}'{did_you_mean(key, valid)} "
-                f"(valid: {', '.join(sorted(valid)) or 'none'})"
-            )
         check_option(name, key, value, valid[key])
     C, H, W = entry.default_input
     return entry.builder(
