@@ -8,8 +8,12 @@ from cnnlab.data.augment import build_augmentations, flip_lr, random_crop
 from cnnlab.errors import CnnlabError
 
 
+def images(*shape):
+    return torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(9))
+
+
 def test_random_crop_equals_torchvision_pad_then_crop():
-    x = torch.rand(16, 3, 10, 12)
+    x = images(16, 3, 10, 12)
     gen = torch.Generator().manual_seed(0)
     out = random_crop(x, gen, padding=3)
     # Replay the offsets the op drew, then do the same with torchvision image by image.
@@ -22,15 +26,15 @@ def test_random_crop_equals_torchvision_pad_then_crop():
 
 
 def test_random_crop_draws_every_offset():
-    x = torch.zeros(2000, 1, 5, 5)
-    x[:, :, 2, 2] = 1  # a single bright pixel: its position after the crop reveals the offset
+    x = torch.zeros(2000, 1, 5, 5, dtype=torch.uint8)
+    x[:, :, 2, 2] = 255  # a single bright pixel: its position after the crop reveals the offset
     out = random_crop(x, torch.Generator().manual_seed(1), padding=2)
-    positions = {tuple(torch.nonzero(img[0])[0].tolist()) for img in out if img.sum() == 1}
+    positions = {tuple(torch.nonzero(img[0])[0].tolist()) for img in out if img.sum() == 255}
     assert positions == {(r, c) for r in range(5) for c in range(5)}
 
 
 def test_flip_matches_torchvision_and_flips_about_half():
-    x = torch.rand(1000, 2, 4, 6)
+    x = images(1000, 2, 4, 6)
     out = flip_lr(x, torch.Generator().manual_seed(0))
     flipped = torch.tensor([torch.equal(o, TF.hflip(i)) for o, i in zip(out, x)])
     kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
@@ -39,7 +43,7 @@ def test_flip_matches_torchvision_and_flips_about_half():
 
 
 def test_same_seed_same_batch():
-    x = torch.rand(8, 3, 8, 8)
+    x = images(8, 3, 8, 8)
     ops = build_augmentations([{"name": "random_crop", "padding": 2}, {"name": "flip_lr"}])
 
     def run(seed):

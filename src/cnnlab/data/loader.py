@@ -47,8 +47,9 @@ class DeviceLoader:
             raise ValueError("a shuffling or augmenting DeviceLoader needs a seeded generator")
         self.channels_last = channels_last
         C = self.images.shape[1]
-        self.mean = torch.tensor(stats.mean, device=self.device).view(1, C, 1, 1)
-        self.inv_std = 1.0 / torch.tensor(stats.std, device=self.device).view(1, C, 1, 1)
+        # (x / 255 - mean) / std == (x - 255 mean) * (1 / (255 std)): one subtract, one multiply
+        self.shift = 255.0 * torch.tensor(stats.mean, device=self.device).view(1, C, 1, 1)
+        self.scale = 1.0 / (255.0 * torch.tensor(stats.std, device=self.device).view(1, C, 1, 1))
 
     def __len__(self) -> int:
         n, b = len(self.labels), self.batch_size
@@ -73,11 +74,10 @@ class DeviceLoader:
             yield self.transform(x), y
 
     def transform(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> float32, augmented, normalized, in the requested memory format."""
-        x = batch.to(torch.float32).mul_(1.0 / 255)
+        """uint8 (B, C, H, W) -> augmented (still uint8) -> float32 normalized, in the requested layout."""
         for op in self.augment:
-            x = op(x, self.generator)
-        x = (x - self.mean).mul_(self.inv_std)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+            batch = op(batch, self.generator)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = torch.empty(batch.shape, dtype=torch.float32, device=self.device, memory_format=layout)
+        x.copy_(batch)  # conversion and layout change in one pass
+        return x.sub_(self.shift).mul_(self.scale)

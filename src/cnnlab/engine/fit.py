@@ -213,7 +213,7 @@ def write_run_record(session: Session, run: RunDir) -> None:
         "split_seed": config.data.split_seed, "val_indices": splits.val_indices.tolist(),
         "normalization": session.stats.to_dict(), "num_outputs": session.loss_fn.num_outputs,
     })
-    (run.path / "model.txt").write_text(repr(session.model) + "\n")
+    run.write_text("model.txt", repr(session.model) + "\n")
 
 
 def log_start(session: Session, run: RunDir, progress: Progress, first_epoch: int) -> None:

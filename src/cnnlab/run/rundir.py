@@ -69,6 +69,9 @@ class RunDir:
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_json(self.path / name, data)
 
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_text(self.path / name, text)
+
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Add one epoch's row; the whole file is rewritten atomically (it is a few KB)."""
         self._rows.append(dict(row))

@@ -174,7 +174,7 @@ def start_run(config: ScratchTrainConfig, data: PreparedData, model: ScratchMode
         "normalization": {"mean": list(data.mean), "std": list(data.std)},
     })
     shapes = "\n".join(f"  {name}: {tuple(p.shape)}" for name, p in model.params.items())
-    (run.path / "model.txt").write_text(f"{type(model).__name__} (cnnlab.scratch, NumPy)\n{shapes}\n")
+    run.write_text("model.txt", f"{type(model).__name__} (cnnlab.scratch, NumPy)\n{shapes}\n")
     return run
 
 
