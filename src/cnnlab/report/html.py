@@ -20,18 +20,22 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:left}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%}pre{background:#f6f8fa;padding:1em;overflow:auto;font-size:.85em}
-.status{display:inline-block;padding:.1em .6em;border-radius:1em;background:#e8f0fe}
+.wide{overflow-x:auto}.status{display:inline-block;padding:.1em .6em;border-radius:1em;background:#e8f0fe}
 """
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, key: str = "") -> str:
     if isinstance(value, float):
+        if "images" in key:
+            return f"{value:,.0f}"
+        if "time" in key:
+            return f"{value:.1f}"
         return f"{value:.4f}"
     return html.escape(str(value))
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in rows if v is not None)
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v, k)}</td></tr>" for k, v in rows if v is not None)
     return f"<table>{cells}</table>"
 
 
@@ -54,7 +58,7 @@ def _key_figures(summary: dict) -> list[tuple[str, Any]]:
         ("first batch loss / expected", f"{summary['first_batch_loss']:.4f} / {summary['expected_initial_loss']:.4f}"
          if summary.get("first_batch_loss") is not None and summary.get("expected_initial_loss") else None),
         ("training wall time (s)", times.get("train_wall_s")),
-        ("train images/s", times.get("train_images_per_s")),
+        ("train images/s (last epoch)", times.get("train_images_per_s")),
         ("device", f"{device.get('type')} {device.get('precision')}" if device else None),
     ]
 
@@ -99,8 +103,8 @@ def write_report(run_path: str | Path, confusion: np.ndarray | None = None, clas
     if rows:
         keys = [k for k in rows[0] if rows[0][k] is not None]
         head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-        body = "".join("<tr>" + "".join(f"<td class=num>{_fmt(r.get(k))}</td>" for k in keys) + "</tr>" for r in rows)
-        sections += ["<h2>Metrics per epoch</h2>", f"<table><tr>{head}</tr>{body}</table>"]
+        body = "".join("<tr>" + "".join(f"<td class=num>{_fmt(r.get(k), k)}</td>" for k in keys) + "</tr>" for r in rows)
+        sections += ["<h2>Metrics per epoch</h2>", f"<div class=wide><table><tr>{head}</tr>{body}</table></div>"]
     if (run / "config.yaml").is_file():
         sections += ["<h2>Config</h2>", f"<pre>{html.escape((run / 'config.yaml').read_text())}</pre>"]
     if summary.get("environment"):
