@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnlab.bench.common import print_table
+from cnnlab.cli.table import print_table
 from cnnlab.config import load_recipe
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
@@ -44,7 +44,7 @@ def run(args) -> int:
     rows = []
     for label, s in (("fine-tuned, features frozen", tuned), ("fine-tuned, all layers", full),
                      ("from scratch", scratch)):
-        rows.append([label, s["model"]["trainable_parameters"], f"{s['best']['val_acc']:.2%}", f"{s['test']['acc']:.2%}",
+        rows.append([label, f"{s['model']['trainable_parameters']:,}", f"{s['best']['val_acc']:.2%}", f"{s['test']['acc']:.2%}",
                      f"{s['time']['train_wall_s']:.1f}", s["run_dir"]])
     print(f"classes 5-9 from {tuned['dataset']['train']} training images "
           f"(val {tuned['dataset']['val']}, test {tuned['dataset']['test']} images):")

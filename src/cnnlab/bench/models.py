@@ -149,7 +149,7 @@ def run(args) -> int:
 
     import torch
 
-    from cnnlab.cli.models import print_table
+    from cnnlab.cli.table import print_table
     from cnnlab.errors import CnnlabError
     from cnnlab.models import MODELS
 

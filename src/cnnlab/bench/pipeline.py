@@ -10,11 +10,12 @@ transforms, the usual pipeline (batched ops are what make (b) cheap).
 from __future__ import annotations
 
 import time
+from statistics import median
 
 import numpy as np
 import torch
 
-from cnnlab.bench.common import median, print_table, sync
+from cnnlab.cli.table import print_table
 from cnnlab.data import load_dataset
 from cnnlab.data.augment import build_augmentations
 from cnnlab.data.loader import DeviceLoader
@@ -35,6 +36,11 @@ def register(subparsers) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of (a) and (b); medians are kept")
     parser.add_argument("--precision", default="auto", help="auto | bf16 | fp32")
     parser.set_defaults(func=run)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _epoch_seconds(model, batches, loss, optimizer, precision) -> float:
@@ -99,8 +105,8 @@ def run(args) -> int:
     print(f"{result['model']} at batch {result['batch']}, 3x32x32, random crop (pad 4) + flip, {result['precision']}, "
           f"{torch.get_num_threads()} threads; medians of {args.rounds} rounds of {args.batches} batches")
     print_table(["measure", "value"], [
-        ["step on pre-made batches (ms)", result["step_ms"]],
-        ["full step with DeviceLoader (ms)", result["full_ms"]],
+        ["step on pre-made batches (ms)", f"{result['step_ms']:.2f}"],
+        ["full step with DeviceLoader (ms)", f"{result['full_ms']:.2f}"],
         ["pipeline overhead (full / pre-made - 1)", f"{result['overhead']:.1%}"],
         ["DeviceLoader alone (images/s)", f"{result['loader_images_per_s']:,.0f}"],
         ["DeviceLoader alone per batch / step (an upper bound on the overhead)",

@@ -46,7 +46,7 @@ def parse_options(words: list[str]) -> dict:
 
 def run(args) -> int:
     from cnnlab.analysis.summary import summarize, table, totals_lines
-    from cnnlab.cli.models import print_table
+    from cnnlab.cli.table import print_table
     from cnnlab.models import MODELS, build_model, to_fully_conv
 
     entry = MODELS.get(args.model)
