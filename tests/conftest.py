@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from cnnlab.config import load_recipe
+from cnnlab.config import apply_overrides, config_from_dict, config_to_dict, load_recipe
 from cnnlab.data.datasets import fashion_mnist_dir
 from cnnlab.errors import CnnlabError
 
@@ -18,6 +18,11 @@ def need(condition: bool, reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: this test must run, not skip)")
     pytest.skip(reason)
+
+
+def with_overrides(config, *overrides):
+    """A copy of ``config`` with ``key=value`` overrides, validated like the CLI's."""
+    return config_from_dict(apply_overrides(config_to_dict(config), list(overrides)))
 
 
 @pytest.fixture(scope="session")

@@ -3,28 +3,24 @@
 import pytest
 import torch
 
-from cnnlab.config import apply_overrides, config_from_dict, config_to_dict
 from cnnlab.engine.checkpoint import load_weights
 from cnnlab.engine.fit import fit, setup
 from cnnlab.engine.progress import Progress
 from cnnlab.errors import CnnlabError
+from tests.conftest import with_overrides
 
 QUIET = Progress(quiet=True)
-
-
-def _with(config, *words):
-    return config_from_dict(apply_overrides(config_to_dict(config), list(words)))
 
 
 @pytest.fixture
 def source_run(tiny_config):
     """A 10-class source run: the 'pretraining'."""
-    return fit(_with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}"), progress=QUIET)
+    return fit(with_overrides(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}"), progress=QUIET)
 
 
 def test_frozen_features_stay_bit_identical_and_only_the_rest_is_optimized(tiny_config, source_run):
     run_dir = source_run["run_dir"]
-    tuned = _with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
+    tuned = with_overrides(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
                   "finetune.freeze=['features.*']", "data.classes=[0, 1, 2]")
     session = setup(tuned)
     trainable = [p for p in session.model.parameters() if p.requires_grad]
@@ -41,11 +37,11 @@ def test_frozen_features_stay_bit_identical_and_only_the_rest_is_optimized(tiny_
 def test_bad_sources_and_patterns(tiny_config, source_run, tmp_path):
     run_dir = source_run["run_dir"]
     with pytest.raises(CnnlabError, match="trained model 'convnet_bn'; set model.name=convnet_bn"):
-        setup(_with(tiny_config, f"finetune.from={run_dir}"))
+        setup(with_overrides(tiny_config, f"finetune.from={run_dir}"))
     with pytest.raises(CnnlabError, match="pattern 'feature.*' matches no parameter"):
-        setup(_with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
+        setup(with_overrides(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
                     "finetune.freeze=['feature.*']"))
     with pytest.raises(CnnlabError, match=r"shape mismatch in .*classifier.fc4.weight \(64, 256\) in the file vs \(32, 256\) in the model"):
-        setup(_with(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 32}", f"finetune.from={run_dir}"))
+        setup(with_overrides(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 32}", f"finetune.from={run_dir}"))
     with pytest.raises(CnnlabError, match="unknown torchvision net 'lenet'"):
-        setup(_with(tiny_config, "finetune.from=torchvision:lenet"))
+        setup(with_overrides(tiny_config, "finetune.from=torchvision:lenet"))

@@ -8,22 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.config import apply_overrides, config_from_dict, config_to_dict
 from cnnlab.engine.finetune import head_name
 from cnnlab.engine.fit import fit
 from cnnlab.engine.loop import evaluate
 from cnnlab.engine.progress import Progress
 from cnnlab.run.restore import restore_model, restore_splits
+from tests.conftest import with_overrides
 
 QUIET = Progress(quiet=True)
 RUN_FILES = ["config.yaml", "data.json", "metrics.jsonl", "summary.json", "confusion.json", "model.txt",
              "curves.png", "confusion.png", "report.html", "checkpoints/best.safetensors",
              "checkpoints/last.safetensors", "checkpoints/last_state.pt"]
-
-
-def with_overrides(config, *overrides):
-    """A copy of ``config`` with ``key=value`` overrides, validated like the CLI's."""
-    return config_from_dict(apply_overrides(config_to_dict(config), list(overrides)))
 
 
 def test_a_run_writes_every_file(tiny_config):

@@ -32,7 +32,6 @@ from cnnlab.engine.run_data import make_loaders, prepare_splits
 from cnnlab.engine.schedule import build_schedule
 from cnnlab.engine.seed import capture_rng_state, make_generator, restore_rng_state, seed_everything
 from cnnlab.engine.summary import build_summary, metric_row
-from cnnlab.errors import CnnlabError
 from cnnlab.models import count_parameters
 from cnnlab.run import RunDir
 
@@ -228,4 +227,4 @@ def log_start(session: Session, run: RunDir, progress: Progress, first_epoch: in
                  f"({torch.get_num_threads()} threads)")
 
 
-__all__ = ["fit", "setup", "Session", "CnnlabError"]
+__all__ = ["fit", "setup", "Session"]
