@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from cnnlab.engine.checkpoint import load_weights
 from cnnlab.engine.fit import fit, setup
 from cnnlab.engine.progress import Progress
 from cnnlab.errors import CnnlabError
+from cnnlab.models import read_state_dict
 from tests.conftest import with_overrides
 
 QUIET = Progress(quiet=True)
@@ -26,8 +26,8 @@ def test_frozen_features_stay_bit_identical_and_only_the_rest_is_optimized(tiny_
     trainable = [p for p in session.model.parameters() if p.requires_grad]
     assert sum(p.numel() for g in session.optimizer.param_groups for p in g["params"]) == sum(p.numel() for p in trainable)
     summary = fit(tuned, progress=QUIET)
-    before = load_weights(f"{run_dir}/checkpoints/best.safetensors")
-    after = load_weights(f"{summary['run_dir']}/checkpoints/last.safetensors")
+    before = read_state_dict(f"{run_dir}/checkpoints/best.safetensors")
+    after = read_state_dict(f"{summary['run_dir']}/checkpoints/last.safetensors")
     features = [k for k in before if k.startswith("features.")]
     assert features and all(torch.equal(before[k], after[k]) for k in features)  # running stats too
     assert after["classifier.fc5.weight"].shape == (3, 64)  # the new head for three classes

@@ -1,7 +1,8 @@
 """Checkpoints: model weights as safetensors, trainer state as a weights-only torch file.
 
-Nothing is ever loaded with a full unpickler: safetensors holds only tensors, and the trainer
-state (optimizer, scheduler, RNG states, epoch) is loaded with ``torch.load(weights_only=True)``.
+Nothing is ever loaded with a full unpickler: safetensors holds only tensors (read them back
+with ``cnnlab.models.read_state_dict``), and the trainer state (optimizer, scheduler, RNG
+states, epoch) is loaded with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,6 @@ def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, Any] | 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     atomic_write_bytes(path, st_save(tensors, metadata=meta))
-
-
-def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors (or weights-only torch) state dict onto the CPU."""
-    from cnnlab.models.weights import read_state_dict
-
-    return read_state_dict(path)
 
 
 def save_train_state(path: str | Path, state: dict[str, Any]) -> None:

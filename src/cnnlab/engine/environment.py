@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def describe_environment(device: torch.device) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
         "device_name": name,
-        "cpu_count": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "versions": {"cnnlab": cnnlab.__version__, "torch": torch.__version__,

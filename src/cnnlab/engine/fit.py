@@ -20,7 +20,7 @@ from cnnlab.config import RunConfig, dump_yaml
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.normalize import ChannelStats
 from cnnlab.data.splits import Splits
-from cnnlab.engine.checkpoint import load_train_state, load_weights, save_train_state, save_weights
+from cnnlab.engine.checkpoint import load_train_state, save_train_state, save_weights
 from cnnlab.engine.losses import Loss, build_loss
 from cnnlab.engine.loop import evaluate, is_finite, train_one_epoch
 from cnnlab.engine.model_setup import create_model, trainable_parameters
@@ -32,7 +32,7 @@ from cnnlab.engine.run_data import make_loaders, prepare_splits
 from cnnlab.engine.schedule import build_schedule
 from cnnlab.engine.seed import capture_rng_state, make_generator, restore_rng_state, seed_everything
 from cnnlab.engine.summary import build_summary, metric_row
-from cnnlab.models import count_parameters
+from cnnlab.models import count_parameters, read_state_dict
 from cnnlab.run import RunDir
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -104,7 +104,7 @@ def save_epoch(session: Session, run: RunDir, row: dict[str, Any], improved: boo
 def restore_epoch(session: Session, run: RunDir) -> int:
     """Load the last checkpoint of ``run`` into ``session``; returns the epoch it ended."""
     state = load_train_state(run.checkpoints / "last_state.pt")
-    session.model.load_state_dict(load_weights(run.checkpoints / "last.safetensors"))
+    session.model.load_state_dict(read_state_dict(run.checkpoints / "last.safetensors"))
     session.optimizer.load_state_dict(state["optimizer"])
     session.scheduler.load_state_dict(state["scheduler"])
     session.monitor.load_state_dict(state["monitor"])
@@ -154,7 +154,7 @@ def final_test(session: Session, run: RunDir, progress: Progress) -> dict | None
     monitor = session.monitor
     if not session.config.train.eval_test or not monitor.best_epoch:
         return None
-    session.model.load_state_dict(load_weights(run.checkpoints / "best.safetensors"))
+    session.model.load_state_dict(read_state_dict(run.checkpoints / "best.safetensors"))
     result = evaluate(session.model, session.loaders["test"], session.loss_fn, session.precision,
                       num_classes=session.splits.num_classes)
     checkpoint = f"best (epoch {monitor.best_epoch}, by {monitor.key})"

@@ -36,8 +36,28 @@ class EpochResult:
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _ks(num_classes: int) -> tuple[int, ...]:
-    return (1, 5) if num_classes > 5 else (1,)
+class Tally:
+    """Loss, top-k hits and optionally the confusion matrix of one pass, summed on the device."""
+
+    def __init__(self, num_classes: int, device: torch.device, *, confusion: bool = False) -> None:
+        self.ks = (1, 5) if num_classes > 5 else (1,)  # top-5 says nothing with 5 classes or fewer
+        self.loss = AverageMeter()
+        self.hits = [AverageMeter() for _ in self.ks]
+        self.confusion = (torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+                          if confusion else None)
+
+    def add(self, loss: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        n = targets.shape[0]
+        self.loss.update(loss, n)
+        for meter, hits in zip(self.hits, topk_correct(scores, targets, self.ks)):
+            meter.update(hits / n, n)
+        if self.confusion is not None:
+            self.confusion = confusion_update(self.confusion, scores.argmax(dim=1), targets)
+
+    def result(self, seconds: float, first_loss: float | None = None) -> EpochResult:
+        return EpochResult(self.loss.avg, self.hits[0].avg, self.hits[1].avg if len(self.ks) > 1 else None,
+                           self.loss.count, seconds, first_loss,
+                           None if self.confusion is None else self.confusion.cpu())
 
 
 def train_one_epoch(
@@ -56,8 +76,7 @@ def train_one_epoch(
     """Train over ``batches`` once; scheduler steps every batch. Metrics are over the epoch."""
     set_train_mode(model)
     l1_params = [p for p in model.parameters() if p.requires_grad and p.dim() > 1] if l1 else []
-    loss_meter, ks = AverageMeter(), _ks(num_classes)
-    correct = [AverageMeter() for _ in ks]
+    tally = Tally(num_classes, precision.device)
     first_loss = None
     start = time.perf_counter()
     for x, y in batches:
@@ -77,17 +96,12 @@ def train_one_epoch(
             optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        n = y.shape[0]
-        loss_meter.update(loss, n)
-        for meter, hits in zip(correct, topk_correct(loss_fn.scores(logits.detach()), y, ks)):
-            meter.update(hits / n, n)
+        tally.add(loss.detach(), loss_fn.scores(logits.detach()), y)
         if on_batch is not None:
             on_batch()
     if precision.device.type == "cuda":
         torch.cuda.synchronize(precision.device)
-    seconds = time.perf_counter() - start
-    return EpochResult(loss_meter.avg, correct[0].avg, correct[1].avg if len(ks) > 1 else None,
-                       loss_meter.count, seconds, first_loss)
+    return tally.result(time.perf_counter() - start, first_loss)
 
 
 @torch.inference_mode()
@@ -101,22 +115,13 @@ def evaluate(
 ) -> EpochResult:
     """Loss, top-1/top-5 and the confusion matrix over ``batches`` in eval mode."""
     model.eval()
-    loss_meter, ks = AverageMeter(), _ks(num_classes)
-    correct = [AverageMeter() for _ in ks]
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=precision.device)
+    tally = Tally(num_classes, precision.device, confusion=True)
     start = time.perf_counter()
     for x, y in batches:
         with precision.autocast():
             logits = model(x)
-        n = y.shape[0]
-        loss_meter.update(loss_fn(logits, y), n)
-        scores = loss_fn.scores(logits)
-        for meter, hits in zip(correct, topk_correct(scores, y, ks)):
-            meter.update(hits / n, n)
-        confusion = confusion_update(confusion, scores.argmax(dim=1), y)
-    seconds = time.perf_counter() - start
-    return EpochResult(loss_meter.avg, correct[0].avg, correct[1].avg if len(ks) > 1 else None,
-                       loss_meter.count, seconds, confusion=confusion.cpu())
+        tally.add(loss_fn(logits, y), loss_fn.scores(logits), y)
+    return tally.result(time.perf_counter() - start)
 
 
 def is_finite(value: float | None) -> bool:

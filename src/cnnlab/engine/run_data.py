@@ -13,11 +13,16 @@ from cnnlab.data.splits import Splits, make_splits
 from cnnlab.engine.precision import Precision
 
 
-def prepare_splits(data: DataConfig) -> tuple[Splits, ChannelStats]:
-    """Load the dataset, split it, and fit normalization on the train split only."""
+def load_splits(data: DataConfig) -> Splits:
+    """Load the dataset and split it as the recipe says (val held out of train, seeded)."""
     dataset = load_dataset(data.name, data.root, **data.options)
-    splits = make_splits(dataset, val_size=data.val_size, seed=data.split_seed,
-                         classes=data.classes, train_limit=data.train_limit)
+    return make_splits(dataset, val_size=data.val_size, seed=data.split_seed,
+                       classes=data.classes, train_limit=data.train_limit)
+
+
+def prepare_splits(data: DataConfig) -> tuple[Splits, ChannelStats]:
+    """The splits, and normalization fit on the train split only."""
+    splits = load_splits(data)
     C = splits.train_images.shape[1]
     stats = fit_channel_stats(splits.train_images) if data.normalize else ChannelStats.identity(C)
     return splits, stats
