@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from cnnlab.run.atomic import atomic_write_bytes, atomic_write_json
+from cnnlab.atomic import atomic_write_bytes, atomic_write_json
 from cnnlab.run.rundir import RunDir
 
 

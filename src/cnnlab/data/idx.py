@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.atomic import atomic_write_bytes
 from cnnlab.errors import CnnlabError
 
 # IDX type codes -> numpy dtypes (big-endian where it matters).
@@ -62,7 +63,5 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
         raise ValueError(f"IDX cannot store dtype {array.dtype}")
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     data = header + np.ascontiguousarray(array).astype(IDX_TYPES[code]).tobytes()
-    from cnnlab.run.atomic import atomic_write_bytes
-
     path = Path(path)
     atomic_write_bytes(path, gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)

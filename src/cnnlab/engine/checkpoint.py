@@ -15,7 +15,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.run.atomic import atomic_torch_save, atomic_write_bytes
+from cnnlab.atomic import atomic_write_bytes
 
 
 def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, Any] | None = None) -> None:
@@ -26,7 +26,11 @@ def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, Any] | 
 
 
 def save_train_state(path: str | Path, state: dict[str, Any]) -> None:
-    atomic_torch_save(path, state)
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_train_state(path: str | Path) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from cnnlab.engine.monitor import Monitor
 from cnnlab.engine.optim import build_optimizer
 from cnnlab.engine.precision import Precision, resolve_precision
 from cnnlab.engine.progress import Progress
-from cnnlab.engine.run_data import make_loaders, prepare_splits
+from cnnlab.data.prepare import prepare_splits
+from cnnlab.engine.run_data import make_loaders
 from cnnlab.engine.schedule import build_schedule
 from cnnlab.engine.seed import capture_rng_state, make_generator, restore_rng_state, seed_everything
 from cnnlab.engine.summary import build_summary, metric_row

@@ -1,31 +1,15 @@
-"""The data side of a run: dataset -> splits -> train-only stats -> device loaders."""
+"""The run's batches: the splits as device-resident loaders, augmented for training."""
 
 from __future__ import annotations
 
 import torch
 
 from cnnlab.config.schema import DataConfig
-from cnnlab.data import load_dataset
 from cnnlab.data.augment import build_augmentations
 from cnnlab.data.loader import DeviceLoader
-from cnnlab.data.normalize import ChannelStats, fit_channel_stats
-from cnnlab.data.splits import Splits, make_splits
+from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.splits import Splits
 from cnnlab.engine.precision import Precision
-
-
-def load_splits(data: DataConfig) -> Splits:
-    """Load the dataset and split it as the recipe says (val held out of train, seeded)."""
-    dataset = load_dataset(data.name, data.root, **data.options)
-    return make_splits(dataset, val_size=data.val_size, seed=data.split_seed,
-                       classes=data.classes, train_limit=data.train_limit)
-
-
-def prepare_splits(data: DataConfig) -> tuple[Splits, ChannelStats]:
-    """The splits, and normalization fit on the train split only."""
-    splits = load_splits(data)
-    C = splits.train_images.shape[1]
-    stats = fit_channel_stats(splits.train_images) if data.normalize else ChannelStats.identity(C)
-    return splits, stats
 
 
 def make_loaders(splits: Splits, stats: ChannelStats, data: DataConfig, precision: Precision,

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from cnnlab.config import config_to_dict
-from cnnlab.engine.environment import describe_environment
+from cnnlab.run.environment import describe_environment
 from cnnlab.engine.loop import EpochResult
 from cnnlab.models import count_parameters
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.report.plots import confusion_png, curves_png, per_class_metrics
-from cnnlab.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from cnnlab.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from cnnlab.run.rundir import read_metrics
 
 STYLE = """

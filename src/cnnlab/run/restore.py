@@ -10,8 +10,10 @@ from torch import nn
 
 from cnnlab.config import RunConfig, config_from_dict
 from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.prepare import load_splits
 from cnnlab.data.splits import Splits
 from cnnlab.errors import CnnlabError
+from cnnlab.models import build_model, load_matching_state_dict, read_state_dict
 from cnnlab.run.rundir import RunDir
 
 
@@ -22,8 +24,6 @@ def load_run_config(run_path: str | Path) -> RunConfig:
 
 def restore_model(run_path: str | Path, checkpoint: str = "best") -> nn.Module:
     """The run's model with the weights of ``checkpoints/<checkpoint>.safetensors`` (eval mode)."""
-    from cnnlab.models import build_model, load_matching_state_dict, read_state_dict
-
     run = RunDir.open(run_path)
     config = load_run_config(run.path)
     data = run.read_json("data.json")
@@ -38,8 +38,6 @@ def restore_model(run_path: str | Path, checkpoint: str = "best") -> nn.Module:
 
 def restore_splits(run_path: str | Path) -> tuple[Splits, ChannelStats]:
     """The run's train/val/test split (checked against the recorded val indices) and its stats."""
-    from cnnlab.engine.run_data import load_splits
-
     run = RunDir.open(run_path)
     config = load_run_config(run.path)
     data = run.read_json("data.json")

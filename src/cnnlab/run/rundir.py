@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.run.atomic import atomic_write_json, atomic_write_text
+from cnnlab.atomic import atomic_write_json, atomic_write_text
 
 
 @dataclass

@@ -157,7 +157,7 @@ class Solver:
 
 def save_checkpoint(path: str | Path, state: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Write a state dict and JSON metadata to one .npz, atomically (a temporary file, then rename)."""
-    from cnnlab.run.atomic import atomic_write_bytes
+    from cnnlab.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     np.savez(buffer, __meta__=np.array(json.dumps(meta)), **state)

@@ -198,7 +198,7 @@ def build_summary(config: ScratchTrainConfig, run, solver: Solver, model: Scratc
     """The torch engine's summary.json keys, filled in for a NumPy run."""
     import torch
 
-    from cnnlab.engine.environment import describe_environment
+    from cnnlab.run.environment import describe_environment
 
     rows = solver.rows
     best = next((r for r in rows if r["epoch"] == solver.best_epoch), None)
