@@ -1,0 +1,1 @@
+"""The training engine: optimizers, schedules, losses, precision, the train/evaluate loop and fit."""
