@@ -16,7 +16,7 @@ def need(condition: bool, reason: str) -> None:
     if condition:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: this test must run, not skip)")
+        pytest.fail(f"{reason} (CI=true: this test must run, not skip)", pytrace=False)
     pytest.skip(reason)
 
 
@@ -30,7 +30,7 @@ def fashion_dir():
     try:
         return fashion_mnist_dir()
     except CnnlabError as err:
-        need(False, f"Fashion-MNIST is not installed ({err})")
+        need(False, str(err))  # what is missing, where it was looked for, and how to get it
 
 
 @pytest.fixture
