@@ -1,4 +1,5 @@
-"""Benchmarks behind ``cnnlab bench ...``: each module that defines ``register(subparsers)``
-adds one ``cnnlab bench NAME`` command. Every benchmark times a baseline in the same process
-and prints ratios against it, so figures compare like with like on whatever machine runs them.
+"""Benchmarks: measuring functions that return rows and dicts (``cnnlab bench NAME`` prints them).
+
+Every benchmark times a baseline in the same process and reports ratios against it, so
+figures compare like with like on whatever machine runs them.
 """

@@ -1,4 +1,4 @@
-"""``cnnlab bench models [PATTERN]``: training-step throughput of each model on the CPU.
+"""Training-step throughput of each model on the CPU (``cnnlab bench models [PATTERN]``).
 
 One step = zero_grad, forward, loss, backward, SGD (momentum 0.9) update, on random data at
 the model's design input and batch 128. The baseline is fp32 in the default (NCHW) layout;
@@ -7,22 +7,24 @@ ratio. A CPU with AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake and later) runs bf1
 natively; elsewhere bf16 is emulated.
 
 The first steps of a model are slow (oneDNN builds its kernels, the allocator grows), so
-``--warmup`` steps are run before the clock starts. Then fp32 and bf16 take turns timing
-``--repeats`` windows of at least ``--steps`` steps and ``--min-seconds`` each, and the best
+``warmup`` steps are run before the clock starts. Then fp32 and bf16 take turns timing
+``repeats`` windows of at least ``steps`` steps and ``min_seconds`` each, and the best
 window of each counts: on a machine shared with other jobs the slower windows measure the
-other jobs. A model whose training activations would not fit in ``--max-memory-gb`` is run
+other jobs. A model whose training activations would not fit in ``max_memory_gb`` is run
 at a smaller batch (halved until they fit; the Batch column says).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import os
-import platform
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-ORDER = 20
+# torch is imported inside the functions: `cnnlab bench models --help` and shell completion read
+# this module's defaults, and importing torch costs 2 s on the 2-core CPU.
+
 
 BATCH = 128  # the issue's batch: images per training step
 WARMUP = 2  # resnet110's first step takes ~6x its steady time on this CPU
@@ -34,6 +36,19 @@ MAX_MEMORY_GB = 6.0  # a quarter of this 23 GiB machine, which two other enginee
 # A training step holds each layer's output for backward, then a gradient of the same size,
 # plus a few temporaries: about 3x the forward activations.
 ACTIVATION_FACTOR = 3
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How each model is timed; the defaults are the figures of docs/BENCHMARKS.md."""
+
+    batch: int = BATCH
+    warmup: int = WARMUP
+    steps: int = MIN_STEPS  # timed steps per window, at least
+    min_seconds: float = MIN_SECONDS
+    repeats: int = REPEATS
+    max_memory_gb: float = MAX_MEMORY_GB
+    bf16: bool = True  # also time bf16 autocast + channels_last against fp32
 
 
 def loss_fn(num_classes: int):
@@ -80,124 +95,79 @@ def images_per_second(step, batch: int, *, min_steps: int, min_seconds: float) -
     return batch * steps / (time.perf_counter() - start)
 
 
-def best_rates(steps: dict, batch: int, args) -> dict[str, float]:
-    """Best images/s of each variant over ``args.repeats`` windows, the variants taking turns.
+def best_rates(steps: dict, batch: int, settings: BenchSettings) -> dict[str, float]:
+    """Best images/s of each variant over ``settings.repeats`` windows, the variants taking turns.
 
     Taking turns gives both variants the same share of whatever else the machine runs; the
     best window is the one least disturbed by it.
     """
     for step in steps.values():
-        for _ in range(args.warmup):
+        for _ in range(settings.warmup):
             step()
     best = dict.fromkeys(steps, 0.0)
-    for _ in range(args.repeats):
+    for _ in range(settings.repeats):
         for name, step in steps.items():
-            rate = images_per_second(step, batch, min_steps=args.steps, min_seconds=args.min_seconds)
+            rate = images_per_second(step, batch, min_steps=settings.steps, min_seconds=settings.min_seconds)
             best[name] = max(best[name], rate)
     return best
 
 
-def bench_model(name: str, args) -> dict:
-    """fp32 and bf16+channels_last images/s of one registered model."""
+def bench_model(name: str, settings: BenchSettings) -> dict:
+    """fp32 (and bf16+channels_last) images/s of one registered model, with its input and batch."""
     import torch
 
     from cnnlab.analysis.summary import summarize
     from cnnlab.models import MODELS, build_model
 
+
     entry = MODELS.get(name)
     torch.manual_seed(0)
     model = build_model(name)
     summary = summarize(model, entry.default_input)
-    batch = fitting_batch(summary.activation_bytes, 4 * summary.params, args.batch, args.max_memory_gb * 2**30)
+    batch = fitting_batch(summary.activation_bytes, 4 * summary.params, settings.batch,
+                          settings.max_memory_gb * 2**30)
     x = torch.randn(batch, *entry.default_input)
     y = torch.randint(0, max(2, entry.default_classes), (batch,))
     loss = loss_fn(entry.default_classes)
     steps = {"fp32": training_step(model, x, y, loss, bf16=False)}
-    if not args.no_bf16:
+    if settings.bf16:
         fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last)
         steps["bf16_cl"] = training_step(fast, x_cl, y, loss, bf16=True)
     result = {"model": name, "input": "x".join(map(str, entry.default_input)), "batch": batch,
-              **best_rates(steps, batch, args)}
-    if not args.no_bf16:
+              **best_rates(steps, batch, settings)}
+    if settings.bf16:
         result["ratio"] = result["bf16_cl"] / result["fp32"]
     return result
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo on Linux, else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment() -> str:
     import torch
+
+    from cnnlab.run.environment import cpu_name
 
     bf16 = torch.cpu._is_avx512_bf16_supported()
     return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}, "
             f"AVX-512 BF16: {'yes' if bf16 else 'no'}")
 
 
-def run(args) -> int:
-    import sys
+def bench_models(names: list[str], settings: BenchSettings, *, threads: int | None = None,
+                 on_model: Callable[[str], None] | None = None) -> dict:
+    """Time each model of ``names``; ``on_model(name)`` is called before each (for progress).
 
+    Returns {"environment": ..., "load": ..., "results": [bench_model(...) per name]}.
+    ``threads`` sets torch's CPU threads for the rest of the process.
+    """
     import torch
 
-    from cnnlab.cli.table import print_table
-    from cnnlab.errors import CnnlabError
-    from cnnlab.models import MODELS
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = MODELS.names(args.pattern)
-    if not names:
-        raise CnnlabError(f"no model matches '{args.pattern}' (models: {', '.join(MODELS.names())})")
+    if threads:
+        torch.set_num_threads(threads)
     load_before = os.getloadavg()[1]
     results = []
     for name in names:
-        print(f"bench {name} ...", file=sys.stderr, flush=True)
-        results.append(bench_model(name, args))
+        if on_model is not None:
+            on_model(name)
+        results.append(bench_model(name, settings))
     # This bench keeps the threads busy (load ~ threads); a 5-minute load well above that means other jobs ran.
     load = f"5-min load average {load_before:.1f} before, {os.getloadavg()[1]:.1f} after"
-    if args.json:
-        print(json.dumps({"environment": environment(), "load": load, "results": results}, indent=2))
-        return 0
-    headers = ["Model", "Input", "Batch", "fp32 img/s"] + ([] if args.no_bf16 else ["bf16+CL img/s", "bf16/fp32"])
-    rows = []
-    for r in results:
-        row = [r["model"], r["input"], str(r["batch"]), f"{r['fp32']:.1f}"]
-        if not args.no_bf16:
-            row += [f"{r['bf16_cl']:.1f}", f"{r['ratio']:.2f}"]
-        rows.append(row)
-    title = f"Training-step images/s, SGD, random data, best of {args.repeats} windows ({environment()}; {load})"
-    print_table(headers, rows, title=title)
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "models",
-        help="training-step images/s of each model on CPU, fp32 vs bf16 autocast + channels_last",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
-    )
-    parser.add_argument("pattern", nargs="?", default="*", help="shell-style model name pattern (default: all)")
-    parser.add_argument("--batch", type=int, default=BATCH, help=f"images per step (default {BATCH})")
-    parser.add_argument("--warmup", type=int, default=WARMUP, help=f"untimed steps first (default {WARMUP})")
-    parser.add_argument("--steps", type=int, default=MIN_STEPS,
-                        help=f"timed steps per window, at least (default {MIN_STEPS})")
-    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
-                        help=f"time at least this long per window (default {MIN_SECONDS})")
-    parser.add_argument("--repeats", type=int, default=REPEATS,
-                        help=f"timed windows per variant, best kept (default {REPEATS})")
-    parser.add_argument("--max-memory-gb", type=float, default=MAX_MEMORY_GB,
-                        help=f"halve the batch of models that would need more (default {MAX_MEMORY_GB})")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--no-bf16", action="store_true", help="time fp32 only")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.set_defaults(func=run)
+    return {"environment": environment(), "load": load, "results": results}

@@ -1,4 +1,4 @@
-"""``cnnlab bench pipeline``: how much of a training step the data pipeline costs.
+"""How much of a training step the data pipeline costs (``cnnlab bench pipeline``).
 
 Same process, same model, same batches: (a) forward + backward + update on batches made
 beforehand, (b) the full step, where the DeviceLoader gathers, converts, augments and
@@ -15,7 +15,6 @@ from statistics import median
 import numpy as np
 import torch
 
-from cnnlab.cli.table import print_table
 from cnnlab.data import load_dataset
 from cnnlab.data.augment import build_augmentations
 from cnnlab.data.loader import DeviceLoader
@@ -26,16 +25,6 @@ from cnnlab.engine.precision import resolve_precision
 from cnnlab.models import build_model
 
 CIFAR_AUGMENT = [{"name": "random_crop", "padding": 4}, {"name": "flip_lr"}]  # ECE 661 lab 2
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("pipeline", help="data pipeline overhead in a training step (convnet, batch 256)")
-    parser.add_argument("--model", default="convnet")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--batches", type=int, default=40, help="batches per timed epoch")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of (a) and (b); medians are kept")
-    parser.add_argument("--precision", default="auto", help="auto | bf16 | fp32")
-    parser.set_defaults(func=run)
 
 
 def sync(device: torch.device) -> None:
@@ -49,6 +38,11 @@ def _epoch_seconds(model, batches, loss, optimizer, precision) -> float:
 
 
 def step_overhead(model_name: str, batch_size: int, n_batches: int, rounds: int, precision_name: str) -> dict:
+    """Medians over ``rounds`` of (a) the step on pre-made batches and (b) the full step, per batch.
+
+    Returns model, precision, batch, threads, step_ms (a), full_ms (b), overhead (b / a - 1)
+    and loader_images_per_s (the DeviceLoader alone).
+    """
     precision = resolve_precision("auto", precision_name, "auto")
     data = load_dataset("synthetic", shape=(3, 32, 32), train_size=batch_size * n_batches, test_size=1)
     stats = fit_channel_stats(data.train_images)
@@ -72,7 +66,8 @@ def step_overhead(model_name: str, batch_size: int, n_batches: int, rounds: int,
             pass
         sync(precision.device)
         loading.append(time.perf_counter() - start)
-    return {"model": model_name, "precision": precision.name, "batch": batch_size, "step_ms": median(alone) / n_batches * 1e3,
+    return {"model": model_name, "precision": precision.name, "batch": batch_size, "threads": torch.get_num_threads(),
+            "step_ms": median(alone) / n_batches * 1e3,
             "full_ms": median(full) / n_batches * 1e3, "overhead": median(full) / median(alone) - 1,
             "loader_images_per_s": batch_size * n_batches / median(loading)}
 
@@ -97,21 +92,3 @@ def torchvision_loader_rate(batch_size: int, n_images: int) -> float:
     for _ in loader:
         pass
     return n_images / (time.perf_counter() - start)
-
-
-def run(args) -> int:
-    result = step_overhead(args.model, args.batch_size, args.batches, args.rounds, args.precision)
-    baseline = torchvision_loader_rate(args.batch_size, args.batch_size * 20)
-    print(f"{result['model']} at batch {result['batch']}, 3x32x32, random crop (pad 4) + flip, {result['precision']}, "
-          f"{torch.get_num_threads()} threads; medians of {args.rounds} rounds of {args.batches} batches")
-    print_table(["measure", "value"], [
-        ["step on pre-made batches (ms)", f"{result['step_ms']:.2f}"],
-        ["full step with DeviceLoader (ms)", f"{result['full_ms']:.2f}"],
-        ["pipeline overhead (full / pre-made - 1)", f"{result['overhead']:.1%}"],
-        ["DeviceLoader alone (images/s)", f"{result['loader_images_per_s']:,.0f}"],
-        ["DeviceLoader alone per batch / step (an upper bound on the overhead)",
-         f"{result['batch'] / result['loader_images_per_s'] * 1e3 / result['step_ms']:.1%}"],
-        ["DataLoader + torchvision per-sample transforms (images/s)", f"{baseline:,.0f}"],
-        ["DeviceLoader speedup over DataLoader", f"{result['loader_images_per_s'] / baseline:.1f}x"],
-    ])
-    return 0

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+HELP = "rebuild curves, confusion matrix and report.html of a run"
 ORDER = 20
+EPILOG = "example: cnnlab report runs/fashion_mnist-20261122-153000"
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="rebuild curves, confusion matrix and report.html of a run",
-                                   epilog="example: cnnlab report runs/fashion_mnist-20261122-153000")
-    parser.add_argument("run_dir", help="a run directory written by cnnlab train")
-    parser.set_defaults(func=run)
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", help="a run directory written by cnnlab train").complete = "directory"
 
 
 def run(args) -> int:

@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import re
 
-import yaml
-
 from cnnlab.errors import CnnlabError
 
+HELP = "layer table of a model: shapes, parameters, receptive fields, multiply-adds"
 ORDER = 25
+DESCRIPTION = ("Print one row per layer and the totals, as Keras model.summary() and torchinfo do. "
+               "Options may come anywhere among the key=value words.")
+EPILOG = """\
+examples: cnnlab summary simple_nn
+          cnnlab summary mlp hidden=[256,128] --input 1x28x28 dropout=0.1
+          cnnlab summary convnet --fully-conv --input 3x64x64"""
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -29,6 +34,8 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 def parse_options(words: list[str]) -> dict:
     """['batchnorm=true', 'hidden=[256,128]'] -> {'batchnorm': True, 'hidden': [256, 128]} (YAML values)."""
+    import yaml  # here, not at the top: every command module is imported when cnnlab starts
+
     options = {}
     for word in words:
         key, sep, text = word.partition("=")
@@ -77,12 +84,7 @@ def run(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "summary",
-        help="layer table of a model: shapes, parameters, receptive fields, multiply-adds",
-        description="Print one row per layer and the totals, as Keras model.summary() and torchinfo do.",
-    )
+def add_arguments(parser) -> None:
     parser.add_argument("model", help="registered model name (see 'cnnlab models')")
     parser.add_argument("model_options", nargs="*", metavar="key=value",
                         help="model options, values read as YAML (see 'cnnlab models -o')")
@@ -91,4 +93,3 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--fully-conv", action="store_true",
                         help="replace the Linear layers by equivalent convolutions, then summarize at --input")
-    parser.set_defaults(func=run)

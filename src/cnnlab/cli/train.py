@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from cnnlab.errors import CnnlabError
 
+HELP = "train a model from a recipe"
 ORDER = 10
+DESCRIPTION = ("Train from a YAML recipe: a file, or the name of a packaged recipe ('cnnlab recipes'). "
+               "key=value words override recipe keys (values are YAML); options may come anywhere among them.")
+EPILOG = """\
+examples: cnnlab train recipes/fashion_mnist.yaml optim.lr=0.05 train.epochs=3
+          cnnlab train fashion_mnist --quiet train.epochs=3
+          cnnlab train fashion_mnist --json | python -m json.tool
+          cnnlab train --resume runs/fashion_mnist-20261122-153000"""
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train", help="train a model from a recipe",
-        description="Train from a YAML recipe; key=value words override recipe keys (values are YAML).",
-        epilog="examples: cnnlab train recipes/fashion_mnist.yaml optim.lr=0.05 train.epochs=3\n"
-               "          cnnlab train --resume runs/fashion_mnist-20261122-153000",
-    )
-    parser.add_argument("recipe", nargs="?", help="recipe YAML file, e.g. recipes/fashion_mnist.yaml")
+def add_arguments(parser) -> None:
+    parser.add_argument("recipe", nargs="?",
+                        help="recipe YAML file (recipes/fashion_mnist.yaml) or packaged recipe name (fashion_mnist)"
+                        ).complete = "file"
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a recipe key")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a killed run from its last checkpoint").complete = "directory"
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--quiet", action="store_true", help="print only the summary path")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
-    parser.set_defaults(func=run)
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON at the end and nothing else on stdout (progress: stderr)")
 
 
 def run(args) -> int:
@@ -31,22 +37,30 @@ def run(args) -> int:
     if args.resume:
         if args.recipe or args.overrides:
             raise CnnlabError("--resume takes the run's own config.yaml; drop the recipe and overrides")
-        from cnnlab.run.restore import load_run_config
+        from cnnlab.run import RunDir
 
-        config = load_run_config(args.resume)
+        config = RunDir.open(args.resume).config()
     elif args.recipe:
-        config = load_recipe(args.recipe, args.overrides)
+        from cnnlab.config.recipes import find_recipe
+
+        config = load_recipe(find_recipe(args.recipe), args.overrides)
     else:
         raise CnnlabError("give a recipe (e.g. cnnlab train recipes/fashion_mnist.yaml) or --resume RUN_DIR")
-    if args.print_config:
-        print(dump_yaml(config), end="")
-        return 0
     from cnnlab.engine.fit import fit
     from cnnlab.engine.progress import Progress
+    from cnnlab.engine.session import setup
+    from cnnlab.report import write_report
 
-    summary = fit(config, progress=Progress(quiet=args.quiet), resume=args.resume)
+    if args.print_config:
+        setup(config)  # every check a run makes before its first epoch: data, model, optimizer, schedule
+        print(dump_yaml(config), end="")
+        return 0
+    # --json keeps stdout for the JSON alone. No live bar then: rich draws it on its own console (stdout).
+    progress = Progress(stream=sys.stderr, live=False, quiet=args.quiet) if args.json else Progress(quiet=args.quiet)
+    summary = fit(config, progress=progress, resume=args.resume)
+    progress.log(f"report: {write_report(summary.run_dir)}")
     if args.json:
-        print(json.dumps({k: v for k, v in summary.items() if k not in ("config", "environment")}, indent=2))
+        print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "environment"}, indent=2))
     elif args.quiet:
-        print(f"{summary['run_dir']}/summary.json")
-    return 0 if summary["status"] in ("completed", "early_stopped") else 1
+        print(f"{summary.run_dir}/summary.json")
+    return 0 if summary.status in ("completed", "early_stopped") else 1

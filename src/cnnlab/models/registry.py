@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
@@ -116,3 +117,33 @@ def check_option(model: str, key: str, value: Any, default: Any) -> None:
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class ModelRow(NamedTuple):
+    """What ``cnnlab models`` lists about one registered model."""
+
+    name: str
+    params: int  # at the design input and classes
+    input: tuple[int, int, int]  # design input (C, H, W)
+    classes: int
+    source: str
+    options: dict[str, Any]  # the builder's own options and their defaults
+
+
+def model_names(pattern: str = "*") -> list[str]:
+    """Registered names matching the shell pattern ``pattern``; a one-line error if none does."""
+    names = MODELS.names(pattern)
+    if not names:
+        raise CnnlabError(f"no model matches '{pattern}' (models: {', '.join(MODELS.names())})")
+    return names
+
+
+def model_rows(pattern: str = "*") -> list[ModelRow]:
+    """One row per model matching ``pattern``; parameters counted on the meta device (no memory, no init)."""
+    rows = []
+    for name in model_names(pattern):
+        entry = MODELS.get(name)
+        with torch.device("meta"):
+            params = count_parameters(build_model(name))
+        rows.append(ModelRow(name, params, entry.default_input, entry.default_classes, entry.source, entry.options()))
+    return rows
