@@ -1,13 +1,16 @@
 """Load, validate and override recipes.
 
 ``load_recipe('recipes/fashion_mnist.yaml', ['optim.lr=0.05'])`` -> ``RunConfig``. Unknown
-keys name the nearest valid key, wrong types say which key and what it got, and override
-values are parsed as YAML (``data.augment=[{name: flip_lr}]`` works).
+keys name the nearest valid key, wrong types say which key and what it got, a name outside a
+``Literal`` lists the valid ones, and a number outside its ``Range`` (or a string that does not
+match its pattern) gives the key, the value and what is allowed. Override values are parsed as
+YAML (``data.augment=[{name: flip_lr}]`` works). Every error is one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -17,7 +20,7 @@ from typing import Any
 import yaml
 
 from cnnlab.config.schema import RunConfig
-from cnnlab.errors import CnnlabError, did_you_mean
+from cnnlab.errors import CnnlabError, did_you_mean, unknown_name
 
 
 def _yaml_key(f: dataclasses.Field) -> str:
@@ -28,46 +31,77 @@ def _fields(cls) -> dict[str, dataclasses.Field]:
     return {_yaml_key(f): f for f in dataclasses.fields(cls)}
 
 
-def _type_name(tp) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)  # keep Annotated: it holds the ranges
+
+
+def _choices(tp) -> list[str] | None:
+    """The words a Literal, bool, or a union of them accepts; None for any other type."""
+    if typing.get_origin(tp) is typing.Literal:
+        return [str(a) for a in typing.get_args(tp)]
+    if tp is bool:
+        return ["true", "false"]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        parts = [_choices(a) for a in typing.get_args(tp)]
+        return None if None in parts else [w for p in parts for w in p]
+    return None
+
+
+def _union(value: Any, tp, key: str, where: str) -> Any:
+    """The first alternative of ``tp`` that accepts ``value``; the error of the only one, or a list."""
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    inner = [a for a in args if a is not type(None)]
+    if len(inner) == 1:
+        return _convert(value, inner[0], key, where)
+    for alt in inner:
+        try:
+            return _convert(value, alt, key, where)
+        except CnnlabError:
+            continue
+    words = _choices(typing.Union[tuple(inner)])
+    if words is None:
+        raise CnnlabError(f"{where}: '{key}' does not take {value!r}")
+    hint = _quoted_bool(value) or (did_you_mean(value, words) if isinstance(value, str) else "")
+    raise CnnlabError(f"{where}: '{key}' must be one of {', '.join(words)}, got {value!r}{hint}")
+
+
+def _quoted_bool(value: Any) -> str:
+    """A hint for 'true' in quotes, which YAML reads as text (older configs wrote channels_last so)."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return f"; write {value.lower()} without quotes"
+    return ""
+
+
+def _constrained(value: Any, tp, key: str, where: str) -> Any:
+    """``Annotated[T, rule, ...]``: convert to T, then check each rule (``Range``, ``Matches``)."""
+    value = _convert(value, typing.get_args(tp)[0], key, where)
+    for rule in tp.__metadata__:
+        if not rule.allows(value):
+            raise CnnlabError(f"{where}: '{key}' must be {rule}, got {value!r}")
+    return value
 
 
 def _convert(value: Any, tp, key: str, where: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and return it in the field's form."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], key, where)
+        return _union(value, tp, key, where)
+    if origin is typing.Annotated:
+        return _constrained(value, tp, key, where)
+    if origin is typing.Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise CnnlabError(f"{where}: {unknown_name(key, str(value), args)}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise CnnlabError(f"{where}: '{key}' must be a mapping of keys, got {value!r}")
         return _build(tp, value, key, where)
     if tp is Any:
         return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise CnnlabError(f"{where}: '{key}' must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CnnlabError(f"{where}: '{key}' must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CnnlabError(f"{where}: '{key}' must be a number, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise CnnlabError(f"{where}: '{key}' must be a string, got {value!r}")
-        return value
+    if tp in _SCALARS:
+        return _scalar(value, tp, key, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise CnnlabError(f"{where}: '{key}' must be a list, got {value!r}")
@@ -83,9 +117,30 @@ def _convert(value: Any, tp, key: str, where: str) -> Any:
     raise TypeError(f"unsupported annotation {tp} for {key}")
 
 
+_SCALARS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _scalar(value: Any, tp: type, key: str, where: str) -> Any:
+    """bool, int, float or str; YAML's bools are not numbers, and ints are numbers."""
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    is_bool = isinstance(value, bool)
+    ok = {bool: is_bool, int: isinstance(value, int) and not is_bool,
+          float: isinstance(value, (int, float)) and not is_bool, str: isinstance(value, str)}[tp]
+    if not ok:
+        hint = _quoted_bool(value) if tp is bool else ""
+        raise CnnlabError(f"{where}: '{key}' must be {_SCALARS[tp]}, got {value!r}{hint}")
+    if tp is float and not math.isfinite(value):
+        raise CnnlabError(f"{where}: '{key}' must be a finite number, got {value!r}")
+    return value
+
+
 def _build(cls, data: Mapping, prefix: str, where: str):
     fields = _fields(cls)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {}
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
@@ -126,7 +181,7 @@ def _check_key_path(dotted: str, where: str) -> None:
         if part not in fields:
             valid = [f"{prefix}.{k}" if prefix else k for k in fields]
             raise CnnlabError(f"unknown key '{dotted}' in {where}{did_you_mean('.'.join(parts[: i + 1]), valid)}")
-        tp = typing.get_type_hints(cls)[fields[part].name]
+        tp = _hints(cls)[fields[part].name]
         if not dataclasses.is_dataclass(tp):
             if i < len(parts) - 1 and typing.get_origin(tp) is not dict:
                 raise CnnlabError(f"'{'.'.join(parts[: i + 1])}' in {where} is a value, not a section")
@@ -161,11 +216,16 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise CnnlabError(f"recipe {path} not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise CnnlabError(f"cannot read recipe {path}: {err}") from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise CnnlabError(f"{path} is not valid YAML{at}: {getattr(err, 'problem', err)}") from err
+    if data is None:  # an empty file, or only comments: almost surely not what was meant
+        raise CnnlabError(f"recipe {path} has no keys (it is empty or only comments); set at least data.name and "
+                          "model.name (see recipes/quick_test.yaml), or write {} to train every default")
     if not isinstance(data, dict):
         raise CnnlabError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
     return data
@@ -174,9 +234,11 @@ def read_yaml(path: str | Path) -> dict:
 def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
     """Read a recipe file (or start from defaults when ``path`` is None) and apply overrides."""
     data = read_yaml(path) if path else {}
-    config_from_dict(data, str(path or "defaults"))  # report errors against the file first
-    data = apply_overrides(data, list(overrides))
-    return config_from_dict(data, f"{path or 'defaults'} with overrides")
+    config = config_from_dict(data, str(path or "defaults"))  # report errors against the file first
+    for word in overrides:  # then against the override that brought them
+        data = apply_overrides(data, [word])
+        config = config_from_dict(data, f"override '{word}'")
+    return config
 
 
 def dump_yaml(config) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.datasets import DATASETS, ImageDataset, data_roots
+from cnnlab.data.datasets import DATASETS, ImageDataset, data_roots, missing_at_root
 from cnnlab.errors import CnnlabError
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -87,13 +87,25 @@ def read_binary_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return _check_batch(path, records[:, 1:], records[:, 0])
 
 
+FORMATS = {  # kind -> (folder under a data root, the six files it must hold)
+    "python": ("cifar-10-batches-py", TRAIN_BATCHES + ["test_batch"]),
+    "binary": ("cifar-10-batches-bin", [f"{name}.bin" for name in TRAIN_BATCHES + ["test_batch"]]),
+}
+
+
+def _cifar_candidates(root: str | Path | None) -> list[tuple[str, Path]]:
+    """(kind, folder) pairs to look in: each root's batch folders, and the root itself."""
+    return [(kind, folder) for base in data_roots(root) for kind, (sub, _) in FORMATS.items()
+            for folder in (base / sub, base)]
+
+
+def _missing(kind: str, folder: Path) -> list[str]:
+    return [name for name in FORMATS[kind][1] if not (folder / name).is_file()]
+
+
 def find_cifar10(root: str | Path | None) -> tuple[str, Path] | None:
-    for base in data_roots(root):
-        for kind, sub, probe in (("python", "cifar-10-batches-py", "data_batch_1"),
-                                 ("binary", "cifar-10-batches-bin", "data_batch_1.bin")):
-            if (base / sub / probe).is_file():
-                return kind, base / sub
-    return None
+    """The first folder with all six batches of one format; with ``root``, only under it."""
+    return next(((kind, folder) for kind, folder in _cifar_candidates(root) if not _missing(kind, folder)), None)
 
 
 def _download(root: str | Path | None) -> None:
@@ -112,6 +124,12 @@ def cifar10(root: str | Path | None = None, download: bool = False) -> ImageData
     if found is None and download:
         _download(root)
         found = find_cifar10(root)
+    if found is None and root:
+        missing = {}
+        for kind, folder in _cifar_candidates(root):  # a folder may lack both formats: keep the nearer
+            lacks = _missing(kind, folder)
+            missing[folder] = min(missing.get(folder, lacks), lacks, key=len)
+        raise missing_at_root("CIFAR-10", root, missing)
     if found is None:
         looked = ", ".join(str(b) for b in data_roots(root))
         raise CnnlabError(f"CIFAR-10 not found (looked for cifar-10-batches-py or -bin in {looked}); {GET_CIFAR}")
@@ -123,4 +141,4 @@ def cifar10(root: str | Path | None = None, download: bool = False) -> ImageData
         train_x, train_y = [p[0] for p in parts[:5]], [p[1] for p in parts[:5]]
         test_x, test_y = [parts[5][0]], [parts[5][1]]
     return ImageDataset("cifar10", np.concatenate(train_x), np.concatenate(train_y),
-                        np.concatenate(test_x), np.concatenate(test_y), CIFAR10_CLASSES)
+                        np.concatenate(test_x), np.concatenate(test_y), CIFAR10_CLASSES, source=str(folder))

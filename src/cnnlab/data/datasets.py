@@ -24,7 +24,12 @@ from cnnlab.registry import Registry, check_options
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """A dataset in memory, as the files give it: official train and test parts."""
+    """A dataset in memory, as the files give it: official train and test parts.
+
+    Construction checks what every later step relies on (one image shape for both parts, uint8
+    pixels, one integer label per image within the classes), so a bad dataset fails before
+    anything trains, with one line naming ``source``.
+    """
 
     name: str
     train_images: np.ndarray  # (N, C, H, W) uint8
@@ -32,6 +37,10 @@ class ImageDataset:
     test_images: np.ndarray  # (M, C, H, W) uint8
     test_labels: np.ndarray  # (M,) int64
     classes: tuple[str, ...]
+    source: str  # what was read: a folder or file, or "generated", "scikit-learn"; for the run record
+
+    def __post_init__(self) -> None:
+        check_parts(self)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -42,16 +51,61 @@ class ImageDataset:
         return len(self.classes)
 
 
+def _shape(images: np.ndarray) -> str:
+    return "x".join(map(str, images.shape[1:]))
+
+
+def check_parts(data: ImageDataset) -> None:
+    """Raise a one-line CnnlabError unless train and test are uint8 (N, C, H, W) of one shape
+    with 1-D integer labels, one per image, in 0..num_classes-1."""
+    what = f"dataset '{data.name}' ({data.source})"
+    if not data.classes:
+        raise CnnlabError(f"{what} has no classes")
+    for part in ("train", "test"):
+        images, labels = getattr(data, f"{part}_images"), getattr(data, f"{part}_labels")
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise CnnlabError(f"{what}: {part} images must be uint8 of shape (N, C, H, W), "
+                              f"got {images.dtype} {images.shape}")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise CnnlabError(f"{what}: {part} labels must be integers of shape (N,), "
+                              f"got {labels.dtype} {labels.shape}")
+        if len(labels) != len(images):
+            raise CnnlabError(f"{what}: {part} has {len(images)} images but {len(labels)} labels")
+        K = len(data.classes)
+        if labels.size and (labels.min() < 0 or labels.max() >= K):
+            raise CnnlabError(f"{what}: {part} labels must lie in 0..{K - 1} (one per class), "
+                              f"found {labels.min()}..{labels.max()}")
+    if data.train_images.shape[1:] != data.test_images.shape[1:]:
+        raise CnnlabError(f"{what}: train images are {_shape(data.train_images)} but test images are "
+                          f"{_shape(data.test_images)}; both parts must have one shape (C x H x W)")
+
+
 DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
 
 
 def data_roots(root: str | Path | None = None) -> list[Path]:
-    """Where datasets are looked for, in order: ``root``, ``$CNNLAB_DATA``, ``./data``."""
-    roots = [Path(root)] if root else []
-    if os.environ.get("CNNLAB_DATA"):
-        roots.append(Path(os.environ["CNNLAB_DATA"]))
+    """Where datasets are looked for: ``root`` alone when given, else ``$CNNLAB_DATA``, ``./data``."""
+    if root:
+        return [Path(root)]  # an explicit folder is the one to read, never a fallback to another
+    roots = [Path(os.environ["CNNLAB_DATA"])] if os.environ.get("CNNLAB_DATA") else []
     roots.append(Path("data"))
     return roots
+
+
+def missing_at_root(dataset: str, root: str | Path, missing: dict[Path, list[str]]) -> CnnlabError:
+    """The error for an explicit ``data.root`` that lacks the data; ``missing`` maps each folder
+    looked in to the files it lacks. Names the folder closest to complete and what it lacks."""
+    root = Path(root)
+    if not root.is_dir():
+        return CnnlabError(f"data.root {root} is not a folder; point it at the {dataset} files, "
+                           "or leave data.root unset to search $CNNLAB_DATA, ./data and the system's copies")
+    # the folder nearest to complete; among equals one that exists, then the root itself
+    folder, lacks = min(missing.items(), key=lambda item: (len(item[1]), not item[0].is_dir(), item[0] != root))
+    others = [str(f) for f in missing if f != folder]
+    also = f" (also looked in {', '.join(others)})" if others else ""
+    return CnnlabError(f"data.root {root} holds no complete {dataset}: {folder} lacks {', '.join(lacks)}{also}; "
+                       "add the missing files, or leave data.root unset to search $CNNLAB_DATA, ./data and the "
+                       "system's copies")
 
 
 def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> ImageDataset:
@@ -75,13 +129,6 @@ GET_FASHION = ("get it with `make data` (Debian: apt-get install dataset-fashion
                "or put the four IDX files in $CNNLAB_DATA/fashion-mnist or ./data/fashion-mnist")
 
 
-def _find_idx_dir(candidates: list[Path]) -> Path | None:
-    for folder in candidates:
-        if all(_idx_file(folder, stem) for stem in FASHION_FILES.values()):
-            return folder
-    return None
-
-
 def _idx_file(folder: Path, stem: str) -> Path | None:
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
@@ -89,17 +136,29 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _missing_idx(folder: Path) -> list[str]:
+    return [f"{stem}[.gz]" for stem in FASHION_FILES.values() if _idx_file(folder, stem) is None]
+
+
 def fashion_mnist_dir(root: str | Path | None = None) -> Path:
-    """The folder that holds the four Fashion-MNIST IDX files, or a CnnlabError saying how to get them."""
+    """The folder that holds the four Fashion-MNIST IDX files, or a CnnlabError saying how to get them.
+
+    With ``root`` only that folder is read (also its ``fashion-mnist/`` and torchvision's
+    ``FashionMNIST/raw/``); without it the search runs $CNNLAB_DATA, ./data, then Debian's copy.
+    """
     candidates = []
     for base in data_roots(root):
         # our own layout, torchvision's download layout, and files dropped straight into the root
         candidates += [base / "fashion-mnist", base / "FashionMNIST" / "raw", base]
-    candidates.append(DEBIAN_FASHION_DIR)
-    found = _find_idx_dir(candidates)
-    if found is None:
-        raise CnnlabError(f"Fashion-MNIST not found (looked in {', '.join(map(str, candidates))}); {GET_FASHION}")
-    return found
+    if not root:
+        candidates.append(DEBIAN_FASHION_DIR)
+    missing = {folder: _missing_idx(folder) for folder in candidates}
+    found = next((folder for folder, lacks in missing.items() if not lacks), None)
+    if found is not None:
+        return found
+    if root:
+        raise missing_at_root("Fashion-MNIST", root, missing)
+    raise CnnlabError(f"Fashion-MNIST not found (looked in {', '.join(map(str, candidates))}); {GET_FASHION}")
 
 
 @DATASETS.register()
@@ -107,14 +166,10 @@ def fashion_mnist(root: str | Path | None = None) -> ImageDataset:
     folder = fashion_mnist_dir(root)
     parts = {key: read_idx(_idx_file(folder, stem)) for key, stem in FASHION_FILES.items()}
     for part in ("train", "test"):
-        images, labels = parts[f"{part}_images"], parts[f"{part}_labels"]
-        path = _idx_file(folder, FASHION_FILES[f"{part}_images"])
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise CnnlabError(f"{path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}")
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise CnnlabError(f"{folder}: {part} has {len(images)} images but {labels.shape} labels")
-        if labels.size and (labels.min() < 0 or labels.max() >= len(FASHION_CLASSES)):
-            raise CnnlabError(f"{folder}: {part} labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+        images = parts[f"{part}_images"]
+        if images.ndim != 3:  # before the channel axis is added; the rest ImageDataset checks
+            path = _idx_file(folder, FASHION_FILES[f"{part}_images"])
+            raise CnnlabError(f"{path}: expected images of shape (N, H, W), got {images.dtype} {images.shape}")
     return ImageDataset(
         name="fashion_mnist",
         train_images=parts["train_images"][:, None],  # (60000, 1, 28, 28)
@@ -122,7 +177,13 @@ def fashion_mnist(root: str | Path | None = None) -> ImageDataset:
         test_images=parts["test_images"][:, None],  # (10000, 1, 28, 28)
         test_labels=parts["test_labels"].astype(np.int64),
         classes=FASHION_CLASSES,
+        source=str(folder),
     )
+
+
+def _reads_no_files(name: str, root: str | Path | None) -> None:
+    if root:  # an explicit folder that would be ignored is refused, as one that lacks the data is
+        raise CnnlabError(f"dataset '{name}' reads no files, but data.root is {root}; remove data.root")
 
 
 # --- scikit-learn's 8x8 digits (UCI optdigits test part): 1,797 images, no download -------------
@@ -133,6 +194,9 @@ def digits(root: str | Path | None = None, test_fraction: float = 0.2) -> ImageD
     ``test_fraction`` (seed 0, a property of the dataset, not of a run) is held out as test."""
     from sklearn.datasets import load_digits
 
+    _reads_no_files("digits", root)
+    if not 0 < test_fraction < 1:
+        raise CnnlabError(f"dataset 'digits' option 'test_fraction' must be in (0, 1), got {test_fraction!r}")
     bunch = load_digits()
     images = np.clip(bunch.images * 16, 0, 255).astype(np.uint8)[:, None]  # values 0..16 -> 0..255; (1797, 1, 8, 8)
     labels = bunch.target.astype(np.int64)
@@ -142,7 +206,7 @@ def digits(root: str | Path | None = None, test_fraction: float = 0.2) -> ImageD
         members = rng.permutation(np.flatnonzero(labels == c))
         test[members[: round(test_fraction * len(members))]] = True
     return ImageDataset("digits", images[~test], labels[~test], images[test], labels[test],
-                        tuple(str(d) for d in range(10)))
+                        tuple(str(d) for d in range(10)), source="scikit-learn")
 
 
 # --- synthetic: seeded class templates plus noise, for tests and benchmarks ---------------------
@@ -161,6 +225,8 @@ def synthetic(
 
     Learnable but not trivially (``noise`` sets how hard), and identical for identical options.
     """
+    _reads_no_files("synthetic", root)
+    _check_synthetic(shape, num_classes, train_size, test_size, noise, seed)
     rng = np.random.default_rng(seed)
     C, H, W = shape
     coarse = rng.random((num_classes, C, max(1, H // 4), max(1, W // 4)))
@@ -174,4 +240,26 @@ def synthetic(
 
     train_x, train_y = make(train_size)
     test_x, test_y = make(test_size)
-    return ImageDataset("synthetic", train_x, train_y, test_x, test_y, tuple(f"class{k}" for k in range(num_classes)))
+    return ImageDataset("synthetic", train_x, train_y, test_x, test_y, tuple(f"class{k}" for k in range(num_classes)),
+                        source="generated")
+
+
+def _check_synthetic(shape, num_classes, train_size, test_size, noise, seed) -> None:
+    """One-line errors for the synthetic options, before numpy would raise on them."""
+    def whole(x, low: int) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+    at_least_1 = "a whole number of at least 1"
+    rules = [
+        ("shape", shape, isinstance(shape, (list, tuple)) and len(shape) == 3 and all(whole(d, 1) for d in shape),
+         "three sizes C, H, W of at least 1, e.g. [1, 28, 28]"),
+        ("num_classes", num_classes, whole(num_classes, 2), "a whole number of at least 2"),
+        ("train_size", train_size, whole(train_size, 1), at_least_1),
+        ("test_size", test_size, whole(test_size, 1), at_least_1),
+        ("noise", noise, isinstance(noise, (int, float)) and not isinstance(noise, bool) and noise >= 0,
+         "a number >= 0"),
+        ("seed", seed, whole(seed, 0), "a whole number >= 0"),
+    ]
+    for key, value, ok, valid in rules:
+        if not ok:
+            raise CnnlabError(f"dataset 'synthetic' option '{key}' must be {valid}, got {value!r}")

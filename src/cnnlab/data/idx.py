@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,8 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise CnnlabError(f"cannot read IDX file {path}: {err}") from err
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError; a bad deflate stream, zlib's
+        raise CnnlabError(f"cannot read IDX file {path}: {err}; download it again") from err
 
 
 def read_idx(path: str | Path) -> np.ndarray:

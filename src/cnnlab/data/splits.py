@@ -25,6 +25,7 @@ class Splits:
     test_labels: np.ndarray
     classes: tuple[str, ...]
     val_indices: np.ndarray  # positions in the (class-filtered) official train part, for the run record
+    source: str | None = None  # the folder or file the dataset was read from, for the run record
 
     @property
     def num_classes(self) -> int:
@@ -77,6 +78,9 @@ def make_splits(
         test_x, test_y = select_classes(test_x, test_y, classes)
         names = tuple(dataset.classes[c] for c in classes)
     val_idx = stratified_holdout(train_y, val_size, seed)
+    if val_idx.size == 0:  # the best checkpoint and early stopping are chosen on val: it cannot be empty
+        raise CnnlabError(f"data.val_size {val_size} holds out no image of {len(train_y)}; hold out at least one "
+                          "(a count such as 500, or a fraction such as 0.1)")
     keep = np.ones(len(train_y), dtype=bool)
     keep[val_idx] = False
     train_idx = np.flatnonzero(keep)
@@ -86,4 +90,4 @@ def make_splits(
         sub = stratified_holdout(train_y[train_idx], train_limit, seed + 1) if train_limit < len(train_idx) else None
         train_idx = train_idx if sub is None else train_idx[sub]
     return Splits(train_x[train_idx], train_y[train_idx], train_x[val_idx], train_y[val_idx],
-                  test_x, test_y, names, val_idx)
+                  test_x, test_y, names, val_idx, dataset.source)
