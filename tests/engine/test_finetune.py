@@ -6,7 +6,7 @@ import torch
 from cnnlab.engine.fit import fit, setup
 from cnnlab.engine.progress import Progress
 from cnnlab.errors import CnnlabError
-from cnnlab.models import read_state_dict
+from cnnlab.run import RunDir
 from tests.conftest import with_overrides
 
 QUIET = Progress(quiet=True)
@@ -19,15 +19,15 @@ def source_run(tiny_config):
 
 
 def test_frozen_features_stay_bit_identical_and_only_the_rest_is_optimized(tiny_config, source_run):
-    run_dir = source_run["run_dir"]
+    run_dir = source_run.run_dir
     tuned = with_overrides(tiny_config, "model.name=convnet_bn", "model.options={fc_dim: 64}", f"finetune.from={run_dir}",
                   "finetune.freeze=['features.*']", "data.classes=[0, 1, 2]")
     session = setup(tuned)
     trainable = [p for p in session.model.parameters() if p.requires_grad]
     assert sum(p.numel() for g in session.optimizer.param_groups for p in g["params"]) == sum(p.numel() for p in trainable)
     summary = fit(tuned, progress=QUIET)
-    before = read_state_dict(f"{run_dir}/checkpoints/best.safetensors")
-    after = read_state_dict(f"{summary['run_dir']}/checkpoints/last.safetensors")
+    before = RunDir(run_dir).checkpoints.weights("best")
+    after = RunDir(summary.run_dir).checkpoints.weights("last")
     features = [k for k in before if k.startswith("features.")]
     assert features and all(torch.equal(before[k], after[k]) for k in features)  # running stats too
     assert after["classifier.fc5.weight"].shape == (3, 64)  # the new head for three classes
@@ -35,7 +35,7 @@ def test_frozen_features_stay_bit_identical_and_only_the_rest_is_optimized(tiny_
 
 
 def test_bad_sources_and_patterns(tiny_config, source_run, tmp_path):
-    run_dir = source_run["run_dir"]
+    run_dir = source_run.run_dir
     with pytest.raises(CnnlabError, match="trained model 'convnet_bn'; set model.name=convnet_bn"):
         setup(with_overrides(tiny_config, f"finetune.from={run_dir}"))
     with pytest.raises(CnnlabError, match="pattern 'feature.*' matches no parameter"):

@@ -2,8 +2,11 @@
 
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,33 +14,35 @@ from cnnlab.engine.finetune import head_name
 from cnnlab.engine.fit import fit
 from cnnlab.engine.loop import evaluate
 from cnnlab.engine.progress import Progress
+from cnnlab.report import write_report
+from cnnlab.run import RunDir
 from cnnlab.run.restore import restore_model, restore_splits
 from tests.conftest import with_overrides
 
 QUIET = Progress(quiet=True)
-RUN_FILES = ["config.yaml", "data.json", "metrics.jsonl", "summary.json", "confusion.json", "model.txt",
-             "curves.png", "confusion.png", "report.html", "checkpoints/best.safetensors",
-             "checkpoints/last.safetensors", "checkpoints/last_state.pt"]
+RUN_FILES = ["config.yaml", "data.json", "metrics.jsonl", "summary.json", "confusion.json", "model.txt"]
 
 
 def test_a_run_writes_every_file(tiny_config):
     summary = fit(tiny_config, progress=QUIET)
-    run = summary["run_dir"]
+    run = summary.run_dir
     for name in RUN_FILES:
         assert Path(run, name).is_file(), name
     rows = [json.loads(line) for line in open(f"{run}/metrics.jsonl")]
     assert [r["epoch"] for r in rows] == [1, 2]
-    assert summary["status"] == "completed" and summary["epochs_run"] == 2
-    assert summary["model"]["parameters"] == sum(p.numel() for p in restore_model(run).parameters())
+    assert summary.status == "completed" and summary.epochs_run == 2
+    assert RunDir(run).checkpoints.epochs() == sorted({summary.best.epoch, 2})  # the best and the last
+    assert summary.model["parameters"] == sum(p.numel() for p in restore_model(run).parameters())
     # The labs' sanity check: an untrained 10-class net starts near ln(10) = 2.30.
-    assert summary["expected_initial_loss"] == pytest.approx(math.log(10))
-    assert abs(summary["first_batch_loss"] - math.log(10)) < 0.25
-    assert {"versions", "git", "device_name"} <= set(summary["environment"])
+    assert summary.expected_initial_loss == pytest.approx(math.log(10))
+    assert abs(summary.first_batch_loss - math.log(10)) < 0.25
+    assert {"versions", "git", "device_name"} <= set(summary.environment)
+    assert RunDir(run).summary() == summary and RunDir(run).data_record().source == "generated"
 
 
 def test_run_folder_alone_rebuilds_model_split_and_normalization(tiny_config):
     summary = fit(tiny_config, progress=QUIET)
-    run = summary["run_dir"]
+    run = summary.run_dir
     model = restore_model(run)
     splits, stats = restore_splits(run)
     from cnnlab.data.loader import DeviceLoader
@@ -50,10 +55,10 @@ def test_run_folder_alone_rebuilds_model_split_and_normalization(tiny_config):
                    loss, precision, num_classes=splits.num_classes)
     test = evaluate(model, DeviceLoader(splits.test_images, splits.test_labels, batch_size=1000, stats=stats),
                     loss, precision, num_classes=splits.num_classes)
-    assert val.top1 == pytest.approx(summary["best"]["val_acc"], abs=1e-12)
+    assert val.top1 == pytest.approx(summary.best.val_acc, abs=1e-12)
     # The test figure is the best-on-validation checkpoint's, evaluated once at the end.
-    assert test.top1 == pytest.approx(summary["test"]["acc"], abs=1e-12)
-    assert f"epoch {summary['best']['epoch']}" in summary["test"]["checkpoint"]
+    assert test.top1 == pytest.approx(summary.test.acc, abs=1e-12)
+    assert f"epoch {summary.best.epoch}" in summary.test.checkpoint
     assert json.load(open(f"{run}/confusion.json"))["matrix"] == test.confusion.tolist()
 
 
@@ -61,35 +66,30 @@ class Kill(Exception):
     pass
 
 
-def test_killed_run_keeps_its_files_and_resumes_exactly(tiny_config):
+def test_a_run_that_fails_keeps_its_files_and_resumes_exactly(tiny_config):
     config = with_overrides(tiny_config, "train.epochs=3", "data.augment=[{name: random_crop, padding: 2}, {name: flip_lr}]",
                             "schedule.name=cosine")
     straight = fit(config, progress=QUIET)
 
     def kill_after_2(row):
-        if row["epoch"] == 2:
+        if row.epoch == 2:
             raise Kill()
 
     with pytest.raises(Kill):
         fit(config, progress=QUIET, callbacks=[kill_after_2])
-    killed = sorted(Path(config.output_dir).iterdir())[-1]
-    summary = json.load(open(killed / "summary.json"))
-    assert summary["status"].startswith("failed") and summary["epochs_run"] == 2
-    assert (killed / "checkpoints/last.safetensors").is_file()
-    resumed = fit(config, progress=QUIET, resume=str(killed))
-    drop = ("epoch_time", "val_time", "images_per_s")
-    a = [{k: v for k, v in r.items() if k not in drop} for r in map(json.loads, open(f"{straight['run_dir']}/metrics.jsonl"))]
-    b = [{k: v for k, v in r.items() if k not in drop} for r in map(json.loads, open(killed / "metrics.jsonl"))]
-    assert a == b  # bit-identical: every RNG, the optimizer and the schedule were restored
-    assert resumed["test"]["acc"] == straight["test"]["acc"]
+    killed = RunDir(sorted(Path(config.output_dir).iterdir())[-1])
+    assert killed.summary().status == "failed" and killed.summary().epochs_run == 2
+    assert killed.checkpoints.latest() == 2
+    resumed = fit(config, progress=QUIET, resume=str(killed.path))
+    a = [r.without_times() for r in RunDir(straight.run_dir).metrics()]
+    assert a == [r.without_times() for r in killed.metrics()]  # every RNG, the optimizer and the schedule restored
+    assert resumed.test == straight.test
 
 
-def test_early_stopping_and_divergence_are_reported(tiny_config):
-    stopped = fit(with_overrides(tiny_config, "train.epochs=6", "optim.lr=0.0", "optim.momentum=0.0",
+def test_early_stopping_is_reported(tiny_config):
+    stopped = fit(with_overrides(tiny_config, "train.epochs=6", "optim.lr=1.0e-9", "optim.momentum=0.0",
                                  "train.early_stopping.patience=2"), progress=QUIET)
-    assert stopped["status"] == "early_stopped" and stopped["epochs_run"] == 3
-    diverged = fit(with_overrides(tiny_config, "optim.lr=1.0e+12", "train.epochs=3"), progress=QUIET)
-    assert diverged["status"] == "diverged"
+    assert stopped.status == "early_stopped" and stopped.epochs_run == 3
 
 
 @pytest.mark.parametrize("loss, initial", [("bce", math.log(2)), ("hinge", 1.0)])
@@ -97,11 +97,11 @@ def test_binary_losses_train_one_logit(tiny_config, loss, initial):
     summary = fit(with_overrides(tiny_config, f"loss.name={loss}", "data.classes=[3, 7]", "train.epochs=5",
                                  "data.options={shape: [1, 16, 16], train_size: 3000, test_size: 200}"),
                   progress=QUIET)
-    model = restore_model(summary["run_dir"])
+    model = restore_model(summary.run_dir)
     assert model.get_submodule(head_name(model)).out_features == 1
-    assert summary["expected_initial_loss"] == pytest.approx(initial)
-    assert summary["dataset"]["classes"] == 2 and summary["test"]["top5"] is None
-    assert summary["best"]["val_acc"] > 0.9  # two synthetic classes separate easily
+    assert summary.expected_initial_loss == pytest.approx(initial)
+    assert summary.dataset["classes"] == 2 and summary.test.top5 is None
+    assert summary.best.val_acc > 0.9  # two synthetic classes separate easily
 
 
 def test_l1_penalty_adds_lr_times_l1_times_sign_to_each_weight_step():
@@ -130,6 +130,47 @@ def test_threads_option_is_applied(tiny_config):
     before = torch.get_num_threads()
     try:
         summary = fit(with_overrides(tiny_config, "train.threads=1", "train.epochs=1"), progress=QUIET)
-        assert summary["device"]["threads"] == 1
+        assert summary.device["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_two_identical_runs_write_byte_identical_checkpoints(tiny_config):
+    config = with_overrides(tiny_config, "optim.name=adam", "optim.momentum=null", "optim.lr=0.003",
+                            "model.options={dropout: 0.3}")
+    one, two = (RunDir(fit(config, progress=QUIET).run_dir).checkpoints for _ in range(2))
+    assert one.epochs() == two.epochs() and one.epochs()
+    for epoch in one.epochs():
+        assert one.path(epoch).read_bytes() == two.path(epoch).read_bytes()
+
+
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                        (0o002, 0o664, 0o775)])
+def test_run_files_follow_the_umask(tiny_config, umask, file_mode, dir_mode):
+    old = os.umask(umask)
+    try:
+        run = Path(fit(with_overrides(tiny_config, "train.epochs=1"), progress=QUIET).run_dir)
+        write_report(run)
+    finally:
+        os.umask(old)
+    files = [p for p in run.rglob("*")]
+    assert {p.name for p in files} >= {"report.html", "summary.json", "epoch-0001.safetensors", "checkpoints"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == (dir_mode if path.is_dir() else file_mode), path
+    assert stat.S_IMODE(run.stat().st_mode) == dir_mode
+
+
+def test_normalization_is_fit_on_the_train_split_alone(tiny_config):
+    from cnnlab.data.datasets import load_dataset
+
+    config = with_overrides(tiny_config, "train.epochs=1", "data.val_size=300")
+    run = RunDir(fit(config, progress=QUIET).run_dir)
+    record = run.data_record()
+    dataset = load_dataset("synthetic", **config.data.options)
+    held_out = np.zeros(len(dataset.train_labels), dtype=bool)
+    held_out[record.val_indices] = True
+    train = dataset.train_images[~held_out] / 255.0  # (N, 1, 16, 16), numpy's own mean and std
+    assert record.normalization["mean"] == pytest.approx([train.mean()], rel=1e-12)
+    assert record.normalization["std"] == pytest.approx([train.std()], rel=1e-12)
+    everything = dataset.train_images / 255.0
+    assert abs(everything.mean() - train.mean()) > 1e-4  # so the check can tell train alone from train + val

@@ -136,3 +136,11 @@ def test_common_options_change_the_architecture():
     one_logit = build_model("alexnet_small", in_chans=3, input_size=(64, 64), dropout=0.4)
     assert one_logit(torch.randn(2, 3, 64, 64)).shape == (2, 1)
     assert build_model("mlp", hidden=[64], input_size=(8, 8))(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if "dropout" in MODELS.get(n).options()])
+def test_the_dropout_option_reaches_every_dropout_layer(name):
+    with torch.device("meta"):
+        model = build_model(name, dropout=0.37)
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout | nn.Dropout2d)]
+    assert layers and all(m.p == 0.37 for m in layers), [m.p for m in layers]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cnnlab.engine.fit import fit
+from cnnlab.report import write_report
 from cnnlab.engine.progress import Progress
 from cnnlab.report.plots import per_class_metrics
 from tests.conftest import need
@@ -38,7 +39,9 @@ def finished_run(tmp_path_factory):
     config = load_recipe(None, [f"output_dir={out}", "data.name=synthetic", "data.val_size=100",
                                 "data.options={shape: [1, 16, 16], train_size: 600, test_size: 200}",
                                 "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=2", "train.precision=fp32"])
-    return fit(config, progress=Progress(quiet=True))["run_dir"]
+    run_dir = fit(config, progress=Progress(quiet=True)).run_dir
+    write_report(run_dir)  # cnnlab train does this after fit; the report reads only the run folder
+    return run_dir
 
 
 def test_report_is_self_contained(finished_run):

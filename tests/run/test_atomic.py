@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from cnnlab.atomic import atomic_write_bytes, atomic_write_json
+from cnnlab.atomic import atomic_write_bytes, atomic_write_json, remove_stray_temporaries
 from cnnlab.run.rundir import RunDir
 
 
@@ -30,12 +30,26 @@ def test_run_folders_never_collide(tmp_path):
     assert a.path != b.path and a.path.parent == b.path.parent and (b.path / "checkpoints").is_dir()
 
 
-def test_metrics_rows_survive_and_truncate(tmp_path):
-    run = RunDir.create(tmp_path, "m")
-    for epoch in (1, 2, 3):
-        run.append_metrics({"epoch": epoch, "val_acc": epoch / 10})
-    run.write_config({"name": "m"})
-    reopened = RunDir.open(run.path)
-    assert [r["epoch"] for r in reopened.metrics] == [1, 2, 3]
-    reopened.keep_metrics(2)
-    assert [r["epoch"] for r in RunDir.open(run.path).metrics] == [1, 2]
+def test_stray_temporaries_are_removed_and_nothing_else(tmp_path):
+    (tmp_path / ".metrics.jsonl.1a2b3c4d.tmp").write_bytes(b"half")
+    (tmp_path / ".hidden").write_text("a user's file")
+    atomic_write_json(tmp_path / "summary.json", {"ok": True})
+    removed = remove_stray_temporaries(tmp_path)
+    assert [p.name for p in removed] == [".metrics.jsonl.1a2b3c4d.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "summary.json"]
+
+
+def test_a_read_only_folder_is_an_error_and_leaves_nothing(tmp_path):
+    if os.geteuid() == 0:  # root writes anyway; a chmod cannot refuse it
+        folder = tmp_path / "not-a-folder"
+        folder.write_text("x")
+        with pytest.raises(OSError):
+            atomic_write_bytes(folder / "a.bin", b"x")
+        return
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError):
+            atomic_write_bytes(tmp_path / "a.bin", b"x")
+    finally:
+        tmp_path.chmod(0o700)
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from cnnlab.run import RunDir
+
 from cnnlab.cli.main import main
 
 
@@ -33,12 +35,14 @@ def test_train_on_digits_writes_the_run_directory(tmp_path, capsys, model, extra
                  "--lr", "3e-3", "--output-dir", str(tmp_path), "--json", *extra])
     assert code == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed[printed.index("\n{") + 1:])["status"] == "completed"  # --json: the summary last
+    assert json.loads(printed)["status"] == "completed"  # --json: stdout holds the summary alone
     (run,) = tmp_path.iterdir()
     assert run.name.startswith(f"scratch-{model}-")
     for name in ("config.yaml", "data.json", "metrics.jsonl", "summary.json", "confusion.json", "curves.png",
-                 "confusion.png", "report.html", "checkpoints/best.npz", "model.txt"):
+                 "confusion.png", "report.html", "model.txt"):
         assert (run / name).is_file(), name
+    best = RunDir(run).checkpoints.load(2).meta["best_epoch"]
+    assert RunDir(run).checkpoints.epochs() == sorted({best, 2})  # the last and the best epoch stay
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     summary = json.loads((run / "summary.json").read_text())

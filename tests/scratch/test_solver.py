@@ -1,4 +1,4 @@
-"""Solver: it learns, keeps the best-on-validation state, decays lr, writes loadable checkpoints."""
+"""Solver: it learns, keeps the best-on-validation state, decays lr, stops at a non-finite loss."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.scratch import FullyConnectedNet, Solver, evaluate
-from cnnlab.scratch.solver import load_checkpoint, topk_correct
+from cnnlab.scratch.solver import topk_correct
 
 
 CENTRES = np.random.default_rng(42).standard_normal((4, 10)) * 3
@@ -19,14 +19,14 @@ def _blobs(n, rng):
     return CENTRES[y] + rng.standard_normal((n, CENTRES.shape[1])), y
 
 
-def test_solver_learns_and_restores_the_best_epoch(tmp_path):
+def test_solver_learns_and_restores_the_best_epoch():
     rng = np.random.default_rng(0)
     train, val = _blobs(600, rng), _blobs(200, rng)
     model = FullyConnectedNet([32], input_dim=10, num_classes=4, normalization="batchnorm", seed=0)
     solver = Solver(model, train, val, update_rule="sgd_momentum", optim_config={"lr": 0.05}, lr_decay=0.5,
-                    batch_size=50, num_epochs=4, checkpoint_dir=tmp_path)
-    rows = []
-    solver.train(on_epoch_end=rows.append)
+                    batch_size=50, num_epochs=4)
+    rows, states = [], []
+    solver.train(on_epoch_end=lambda row: (rows.append(row), states.append(solver.trainer_state())))
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert [r["lr"] for r in rows] == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
     assert set(rows[0]) >= {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time",
@@ -36,10 +36,21 @@ def test_solver_learns_and_restores_the_best_epoch(tmp_path):
     best = max(rows, key=lambda r: r["val_acc"])
     assert solver.best_epoch == best["epoch"]
     assert evaluate(model, *val)["acc"] == pytest.approx(best["val_acc"])  # the best state is loaded
-    state, meta = load_checkpoint(tmp_path / "best.npz")
-    assert meta["epoch"] == best["epoch"] and set(state) == set(model.state_dict())
-    _, last_meta = load_checkpoint(tmp_path / "last.npz")
-    assert last_meta["epoch"] == 4
+    # What a checkpoint commits after each epoch is the state the next epoch starts from: lr already decayed.
+    assert [s["epoch"] for s in states] == [1, 2, 3, 4]
+    assert [s["optim_configs"]["W1"]["lr"] for s in states] == pytest.approx([0.025, 0.0125, 0.00625, 0.003125])
+    assert states[-1]["best_epoch"] == best["epoch"]
+
+
+def test_a_non_finite_loss_stops_training_without_a_row():
+    rng = np.random.default_rng(0)
+    train, val = _blobs(600, rng), _blobs(200, rng)
+    model = FullyConnectedNet([32], input_dim=10, num_classes=4, seed=0)
+    solver = Solver(model, train, val, update_rule="sgd", optim_config={"lr": 1e6}, batch_size=50, num_epochs=4)
+    rows = solver.train()
+    assert solver.divergence is not None and solver.divergence["epoch"] == len(rows) + 1
+    assert all(np.isfinite(r["train_loss"]) for r in rows)
+    assert np.isfinite(solver.loss_history).all() and solver.divergence["last_finite_loss"] == solver.loss_history[-1]
 
 
 def test_evaluate_and_topk():

@@ -13,13 +13,13 @@ import fnmatch
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
 from cnnlab.config.schema import FinetuneConfig
 from cnnlab.errors import CnnlabError
 from cnnlab.models import build_model
 from cnnlab.models.weights import load_matching_state_dict, read_state_dict
+from cnnlab.run import RunDir
 
 TORCHVISION_SOURCES = {"alexnet": "tv_alexnet", "vgg16": "tv_vgg16", "resnet18": "tv_resnet18"}
 
@@ -34,16 +34,14 @@ def head_name(model: nn.Module) -> str:
 
 
 def _source_weights(source: str, model_name: str) -> tuple[dict, str]:
-    """The state dict a cnnlab source names, and a description for messages."""
+    """The state dict a cnnlab source names (a run's best checkpoint, or a file), and a description."""
     path = Path(source)
     if path.is_dir():
-        config = path / "config.yaml"
-        if not config.is_file():
-            raise CnnlabError(f"finetune.from: {path} is not a cnnlab run directory (no config.yaml)")
-        used = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("name")
+        run = RunDir.open(path)
+        used = run.config_dict().get("model", {}).get("name")
         if used != model_name:
             raise CnnlabError(f"finetune.from run {path} trained model '{used}'; set model.name={used}")
-        path = path / "checkpoints" / "best.safetensors"
+        return run.checkpoints.weights("best"), f"the best checkpoint of {path}"
     return read_state_dict(path), f"checkpoint '{path}'"
 
 
@@ -66,10 +64,6 @@ def freeze(model: nn.Module, patterns: list[str]) -> list[str]:
             frozen.append(name)
     if len(frozen) == len(names):
         raise CnnlabError("finetune.freeze freezes every parameter: nothing would train")
-    for module in model.modules():
-        params = list(module.parameters(recurse=False))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and params and not any(p.requires_grad for p in params):
-            module.cnnlab_frozen = True
     return frozen
 
 
@@ -99,8 +93,10 @@ def finetune_model(name: str, options: dict[str, Any], finetune: FinetuneConfig,
 
 
 def set_train_mode(model: nn.Module) -> None:
-    """``model.train()``, except frozen batch-norm layers, which keep their statistics."""
+    """``model.train()``, except frozen batch-norm layers (every parameter fixed), which keep their
+    running statistics: frozen features stay frozen."""
     model.train()
     for module in model.modules():
-        if getattr(module, "cnnlab_frozen", False):
+        params = list(module.parameters(recurse=False))
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and params and not any(p.requires_grad for p in params):
             module.eval()

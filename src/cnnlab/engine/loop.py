@@ -60,6 +60,45 @@ class Tally:
                            None if self.confusion is None else self.confusion.cpu())
 
 
+class NonFiniteLoss(Exception):
+    """Training met a non-finite loss; raised before that batch's update is applied."""
+
+    def __init__(self, step: int, loss: float, last_finite_loss: float | None, lr: float) -> None:
+        super().__init__(f"non-finite loss {loss} at step {step}")
+        self.step, self.loss, self.last_finite_loss, self.lr = step, loss, last_finite_loss, lr
+
+
+class FiniteCheck:
+    """Stops an epoch at the first non-finite loss.
+
+    On the CPU every loss is looked at before its update (free: the CPU has computed it
+    already). On a GPU that would wait for the device every step, so losses are checked in
+    windows of ``window`` steps: a NaN found there stops the epoch a few updates late, which
+    is harmless because nothing of an unfinished epoch is ever saved.
+    """
+
+    def __init__(self, device: torch.device, window: int = 16) -> None:
+        self.window = 1 if device.type == "cpu" else window
+        self.pending: list[tuple[int, torch.Tensor, float]] = []
+        self.last_finite: float | None = None
+
+    def __call__(self, step: int, loss: torch.Tensor, lr: float) -> None:
+        self.pending.append((step, loss.detach(), lr))
+        if len(self.pending) >= self.window:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        values = torch.stack([p[1] for p in self.pending]).float().cpu().tolist()  # one wait per window
+        for (at, _, at_lr), value in zip(self.pending, values):
+            if not math.isfinite(value):
+                self.pending = []
+                raise NonFiniteLoss(at, value, self.last_finite, at_lr)
+            self.last_finite = value
+        self.pending = []
+
+
 def train_one_epoch(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -72,17 +111,24 @@ def train_one_epoch(
     l1: float = 0.0,
     scaler: torch.amp.GradScaler | None = None,
     on_batch: Callable[[], None] | None = None,
+    check: FiniteCheck | None = None,
 ) -> EpochResult:
-    """Train over ``batches`` once; scheduler steps every batch. Metrics are over the epoch."""
+    """Train over ``batches`` once; scheduler steps every batch. Metrics are over the epoch.
+
+    Raises ``NonFiniteLoss`` at the first non-finite loss (``check`` keeps the last finite one
+    across epochs), so a diverging run stops before it trains on NaN.
+    """
     set_train_mode(model)
+    check = check or FiniteCheck(precision.device)
     l1_params = [p for p in model.parameters() if p.requires_grad and p.dim() > 1] if l1 else []
     tally = Tally(num_classes, precision.device)
     first_loss = None
     start = time.perf_counter()
-    for x, y in batches:
+    for step, (x, y) in enumerate(batches, 1):
         with precision.autocast():
             logits = model(x)
         loss = loss_fn(logits, y)
+        check(step, loss, optimizer.param_groups[0]["lr"])
         if first_loss is None:
             first_loss = loss.item()
         total = loss + l1 * l1_penalty(l1_params) if l1 else loss
@@ -99,6 +145,7 @@ def train_one_epoch(
         tally.add(loss.detach(), loss_fn.scores(logits.detach()), y)
         if on_batch is not None:
             on_batch()
+    check.flush()
     if precision.device.type == "cuda":
         torch.cuda.synchronize(precision.device)
     return tally.result(time.perf_counter() - start, first_loss)

@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from cnnlab.config.schema import FinetuneConfig
+from cnnlab.engine.finetune import finetune_model
 from cnnlab.models import build_model
 
 
@@ -14,8 +15,6 @@ def create_model(name: str, options: dict[str, Any], *, finetune: FinetuneConfig
                  num_outputs: int, input_size: tuple[int, int]) -> nn.Module:
     """The run's model with ``num_outputs`` logits for ``in_chans`` x ``input_size`` images."""
     if finetune.source:
-        from cnnlab.engine.finetune import finetune_model
-
         return finetune_model(name, options, finetune, in_chans=in_chans, num_outputs=num_outputs,
                               input_size=input_size)
     return build_model(name, in_chans=in_chans, num_classes=num_outputs, input_size=input_size, **options)

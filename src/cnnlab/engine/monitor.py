@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run.record import MetricsRow
 
 
 class Monitor:
@@ -20,14 +21,14 @@ class Monitor:
         self.best_epoch = 0
         self.stale = 0
 
-    def update(self, row: dict[str, Any]) -> bool:
+    def update(self, row: MetricsRow) -> bool:
         """Record one epoch's row; True when it is the best so far (by more than ``min_delta``)."""
-        value = row.get(self.key)
+        value = getattr(row, self.key)
         if value is None or not math.isfinite(value):
             self.stale += 1
             return False
         if self.best is None or self.sign * (value - self.best) > self.min_delta:
-            self.best, self.best_epoch, self.stale = value, row["epoch"], 0
+            self.best, self.best_epoch, self.stale = value, row.epoch, 0
             return True
         self.stale += 1
         return False

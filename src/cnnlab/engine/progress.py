@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TextIO
+
+from cnnlab.run.record import MetricsRow
 
 
-def format_epoch(row: dict[str, Any], epochs: int) -> str:
-    """One line per epoch, e.g. ``epoch  3/20  train loss 0.41 acc 85.1%  val loss ...``."""
-    top5 = f" top5 {row['val_top5']:.1%}" if row.get("val_top5") is not None else ""
-    return (f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  "
-            f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}  "
-            f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}{top5}  "
-            f"lr {row['lr']:.3g}  {row['epoch_time']:.1f}s  {row['images_per_s']:,.0f} img/s")
+def format_epoch(row: MetricsRow, epochs: int, improved: bool = False) -> str:
+    """One line per epoch, e.g. ``epoch  3/20  train loss 0.41 acc 85.1%  val loss ...``; a ``*``
+    marks a new best of the monitored metric (its checkpoint is kept)."""
+    top5 = f" top5 {row.val_top5:.1%}" if row.val_top5 is not None else ""
+    return (f"epoch {row.epoch:>{len(str(epochs))}}/{epochs}  "
+            f"train loss {row.train_loss:.4f} acc {row.train_acc:.2%}  "
+            f"val loss {row.val_loss:.4f} acc {row.val_acc:.2%}{top5}  "
+            f"lr {row.lr:.3g}  {row.epoch_time:.1f}s  {row.images_per_s:,.0f} img/s{' *' if improved else ''}")
 
 
 class Progress:
@@ -48,10 +51,13 @@ class Progress:
         if self._bar is not None:
             self._bar.advance(self._task)
 
-    def end_epoch(self, row: dict[str, Any], epochs: int) -> None:
-        if self._bar is not None:
+    def end_epoch(self, row: MetricsRow | None, epochs: int, improved: bool = False) -> None:
+        """Print the epoch's line; ``row`` is None for an epoch that did not finish."""
+        if self._bar is not None and self._task is not None:
             self._bar.remove_task(self._task)
-        self.log(format_epoch(row, epochs))
+            self._task = None
+        if row is not None:
+            self.log(format_epoch(row, epochs, improved))
 
     def close(self) -> None:
         if self._bar is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cnnlab.errors import unknown_name
 from cnnlab.models.layers import make_activation
 from cnnlab.models.registry import register_model
 
@@ -26,8 +27,6 @@ class MLP(nn.Module):
         super().__init__()
         norms = {"none": None, "batchnorm": nn.BatchNorm1d, "layernorm": nn.LayerNorm}
         if norm not in norms:
-            from cnnlab.errors import unknown_name
-
             raise unknown_name("mlp norm", norm, norms)
         self.hidden = nn.Sequential()
         width = in_features

@@ -20,14 +20,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
+import importlib
+
 import torch
-import torchvision
 from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models.layers import feature_shape
 from cnnlab.models.registry import register_model
 from cnnlab.models.weights import load_matching_state_dict, read_state_dict
+
+
+def tv_models():
+    """``torchvision.models``, imported when one of these nets is built: importing torchvision
+    costs 1.7 s on the 2-core CPU, and every other model and command does without it."""
+    return importlib.import_module("torchvision.models")
 
 
 class Arch(NamedTuple):
@@ -47,7 +54,7 @@ ARCHS = {
 
 def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet weights for ``arch``, from the hub cache or downloaded into it."""
-    weights = torchvision.models.get_model_weights(arch).DEFAULT
+    weights = tv_models().get_model_weights(arch).DEFAULT
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as err:  # URLError offline, HTTPError, hash mismatch, ...
@@ -87,7 +94,7 @@ def build_torchvision(
     spec = ARCHS[arch]
     if weights is not None and not isinstance(weights, str):
         raise CnnlabError(f"model option 'weights' must be a file path or 'imagenet', got {weights!r}")
-    model = getattr(torchvision.models, spec.builder)(weights=None)
+    model = getattr(tv_models(), spec.builder)(weights=None)
     state, source = None, ""
     if weights:
         state = imagenet_state_dict(arch) if weights == "imagenet" else read_state_dict(weights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -11,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.report.plots import confusion_png, curves_png, per_class_metrics
-from cnnlab.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from cnnlab.run.rundir import read_metrics
+from cnnlab.run import RunDir, Summary
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -43,23 +43,27 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _key_figures(summary: dict) -> list[tuple[str, Any]]:
-    best, test, times = summary.get("best") or {}, summary.get("test") or {}, summary.get("time") or {}
-    model, device = summary.get("model") or {}, summary.get("device") or {}
+def _key_figures(summary: Summary | None) -> list[tuple[str, Any]]:
+    if summary is None:  # killed, or still running: no summary yet
+        return [("status", "no summary: the run is still running, or was killed (cnnlab train --resume)")]
+    best, test, times, model = summary.best, summary.test, summary.time, summary.model
+    d = summary.divergence
     return [
-        ("status", summary.get("status")),
-        ("model", f"{model.get('name')} ({model.get('parameters', 0):,} parameters)" if model else None),
-        ("best epoch", best.get("epoch")),
-        ("best val accuracy", best.get("val_acc")),
-        ("best val loss", best.get("val_loss")),
-        ("test accuracy (evaluated once)", test.get("acc")),
-        ("test loss", test.get("loss")),
-        ("test top-5", test.get("top5")),
-        ("first batch loss / expected", f"{summary['first_batch_loss']:.4f} / {summary['expected_initial_loss']:.4f}"
-         if summary.get("first_batch_loss") is not None and summary.get("expected_initial_loss") else None),
+        ("status", summary.status + (f" ({summary.failure})" if summary.failure else "")),
+        ("model", f"{model.get('name')} ({model.get('parameters', 0):,} parameters)"),
+        ("best epoch", best and best.epoch),
+        ("best val accuracy", best and best.val_acc),
+        ("best val loss", best and best.val_loss),
+        ("test accuracy (evaluated once)", test and test.acc),
+        ("test loss", test and test.loss),
+        ("test top-5", test and test.top5),
+        ("diverged at", d and f"epoch {d.epoch}" + (f", step {d.step}" if d.step else "")
+         + f": the {d.what} was not finite (lr {d.lr:.3g}, last finite loss {d.last_finite_loss})"),
+        ("first batch loss / expected", f"{summary.first_batch_loss:.4f} / {summary.expected_initial_loss:.4f}"
+         if summary.first_batch_loss is not None and summary.expected_initial_loss else None),
         ("training wall time (s)", times.get("train_wall_s")),
         ("train images/s (last epoch)", times.get("train_images_per_s")),
-        ("device", f"{device.get('type')} {device.get('precision')}" if device else None),
+        ("device", f"{summary.device.get('type')} {summary.device.get('precision')}"),
     ]
 
 
@@ -73,43 +77,37 @@ def _class_table(matrix: np.ndarray, classes: list[str]) -> str:
             f"{rows}</table>")
 
 
-def write_report(run_path: str | Path, confusion: np.ndarray | None = None, classes: list[str] | None = None) -> Path:
-    """Draw curves.png and confusion.png and write report.html from the files of ``run_path``.
-
-    ``confusion`` (K, K) test counts and ``classes`` may be given by a caller that has not
-    written confusion.json yet; they are saved there first.
-    """
-    run = Path(run_path)
-    if confusion is not None:
-        atomic_write_json(run / "confusion.json", {"split": "test", "classes": list(classes or []),
-                                                   "matrix": np.asarray(confusion).tolist()})
-    rows = read_metrics(run)
-    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
-    best_epoch = (summary.get("best") or {}).get("epoch")
-    sections = [f"<h1>cnnlab run {html.escape(run.name)}</h1>",
-                f"<p><span class=status>{html.escape(str(summary.get('status', 'unknown')))}</span></p>",
+def write_report(run_path: str | Path) -> Path:
+    """Draw curves.png and confusion.png and write report.html from the records of ``run_path``."""
+    run = RunDir.open(run_path)
+    rows, summary, confusion = run.metrics(), run.summary(), run.confusion()
+    best_epoch = summary.best.epoch if summary and summary.best else None
+    status = summary.status if summary else "incomplete"
+    sections = [f"<h1>cnnlab run {html.escape(run.path.name)}</h1>",
+                f"<p><span class=status>{html.escape(status)}</span></p>",
                 "<h2>Key figures</h2>", _table(_key_figures(summary))]
     if rows:
         png = curves_png(rows, best_epoch)
-        atomic_write_bytes(run / "curves.png", png)
+        run.write_file("curves.png", png)
         sections += ["<h2>Learning curves</h2>", _img(png, "loss and accuracy per epoch")]
-    if (run / "confusion.json").is_file():
-        data = json.loads((run / "confusion.json").read_text())
-        matrix, names = np.array(data["matrix"]), data["classes"] or [str(i) for i in range(len(data["matrix"]))]
-        png = confusion_png(matrix, names, f"{data.get('split', 'test')} set")
-        atomic_write_bytes(run / "confusion.png", png)
-        sections += [f"<h2>Confusion matrix ({html.escape(data.get('split', 'test'))} set)</h2>",
-                     _img(png, "confusion matrix"), _class_table(matrix, names)]
+    if confusion is not None:
+        matrix = np.array(confusion.matrix)
+        names = confusion.classes or [str(i) for i in range(len(matrix))]
+        png = confusion_png(matrix, names, f"{confusion.split} set")
+        run.write_file("confusion.png", png)
+        sections += [f"<h2>Confusion matrix ({html.escape(confusion.split)} set)</h2>",
+                     f"<p>weights: {html.escape(confusion.checkpoint)}</p>", _img(png, "confusion matrix"),
+                     _class_table(matrix, names)]
     if rows:
-        keys = [k for k in rows[0] if rows[0][k] is not None]
+        table = [dataclasses.asdict(r) for r in rows]
+        keys = [k for k in table[0] if table[0][k] is not None]
         head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-        body = "".join("<tr>" + "".join(f"<td class=num>{_fmt(r.get(k), k)}</td>" for k in keys) + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(f"<td class=num>{_fmt(r.get(k), k)}</td>" for k in keys) + "</tr>"
+                       for r in table)
         sections += ["<h2>Metrics per epoch</h2>", f"<div class=wide><table><tr>{head}</tr>{body}</table></div>"]
-    if (run / "config.yaml").is_file():
-        sections += ["<h2>Config</h2>", f"<pre>{html.escape((run / 'config.yaml').read_text())}</pre>"]
-    if summary.get("environment"):
-        sections += ["<h2>Environment</h2>", f"<pre>{html.escape(json.dumps(summary['environment'], indent=2))}</pre>"]
-    page = (f"<!doctype html><html><head><meta charset=utf-8><title>cnnlab {html.escape(run.name)}</title>"
+    sections += ["<h2>Config</h2>", f"<pre>{html.escape(run.config_text())}</pre>"]
+    if summary is not None:
+        sections += ["<h2>Environment</h2>", f"<pre>{html.escape(json.dumps(summary.environment, indent=2))}</pre>"]
+    page = (f"<!doctype html><html><head><meta charset=utf-8><title>cnnlab {html.escape(run.path.name)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
-    atomic_write_text(run / "report.html", page)
-    return run / "report.html"
+    return run.write_file("report.html", page)

@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from cnnlab.run.record import MetricsRow
+
 
 def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
@@ -17,12 +19,12 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _series(rows: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
-    points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+def _series(rows: Sequence[MetricsRow], key: str) -> tuple[list[int], list[float]]:
+    points = [(r.epoch, getattr(r, key)) for r in rows if getattr(r, key) is not None]
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def curves_png(rows: Sequence[dict], best_epoch: int | None = None, title: str = "") -> bytes:
+def curves_png(rows: Sequence[MetricsRow], best_epoch: int | None = None, title: str = "") -> bytes:
     """Loss and accuracy per epoch, train vs val, as a PNG."""
     fig = Figure(figsize=(10, 3.8))
     ax_loss, ax_acc = fig.subplots(1, 2)

@@ -1,6 +1,10 @@
-"""Run directories: atomic writes, the folder layout, and rebuilding a run from its folder."""
+"""The run directory: its typed records, the checkpoint commit protocol, and rebuilding a run.
 
-from cnnlab.run.rundir import RunDir, read_metrics
+``RunDir`` writes and reads every file of a run; ``cnnlab.run.record`` defines what each holds.
+"""
 
-__all__ = ["RunDir", "read_metrics"]
-# cnnlab.run.restore (restore_model, restore_splits) imports the engine; import it explicitly.
+from cnnlab.run.checkpoint import Checkpoints
+from cnnlab.run.record import Confusion, DataRecord, Divergence, MetricsRow, Summary, TestResult
+from cnnlab.run.rundir import RunDir
+
+__all__ = ["Checkpoints", "Confusion", "DataRecord", "Divergence", "MetricsRow", "RunDir", "Summary", "TestResult"]

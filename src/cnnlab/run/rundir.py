@@ -1,39 +1,47 @@
 """The run directory: everything a run leaves, and all that later commands read.
 
 runs/<name>-<YYYYmmdd-HHMMSS>/
-  config.yaml          the resolved recipe (every default filled in)
-  data.json            dataset, classes, image shape, split (val indices) and normalization stats
-  metrics.jsonl        one JSON row per epoch
-  summary.json         best and final metrics, test metrics, times, versions, device, seed, commit
-  confusion.json       test-set confusion matrix of the best checkpoint
-  model.txt            the model's repr
-  checkpoints/best.safetensors, last.safetensors, last_state.pt
-  curves.png, confusion.png, report.html
+  data.json          DataRecord: dataset, folder read, classes, split (val indices), normalization
+  model.txt          the model's repr
+  config.yaml        the resolved recipe; written last of the three, so its presence marks a run
+  metrics.jsonl      one MetricsRow per epoch
+  checkpoints/       epoch-NNNN.safetensors: weights + trainer state of the last and best epochs
+  summary.json       Summary: status, best and final rows, the one test result, times, device
+  confusion.json     Confusion: test confusion matrix of the best checkpoint
+  curves.png, confusion.png, report.html   drawn by cnnlab.report from the files above
 
-Every file is written atomically, so a killed run keeps its earlier checkpoints and metrics.
-A finished run directory alone rebuilds the model, its data split and normalization
-(``cnnlab.run.load``).
+Every file is written atomically (``cnnlab.atomic``), so a killed run keeps whole files; the
+typed records live in ``cnnlab.run.record`` and are written and read only through ``RunDir``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from cnnlab.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stray_temporaries
+from cnnlab.config import RunConfig, config_from_dict
 from cnnlab.errors import CnnlabError
-from cnnlab.atomic import atomic_write_json, atomic_write_text
+from cnnlab.run.checkpoint import Checkpoints
+from cnnlab.run.record import Confusion, DataRecord, MetricsRow, Summary, from_dict, to_dict, upgrade_summary
 
 
-@dataclass
 class RunDir:
-    path: Path
-    _rows: list[dict] = field(default_factory=list, repr=False)
+    """One run's folder; create it with ``RunDir.create`` or open an existing one with ``RunDir.open``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.checkpoints = Checkpoints(self.path / "checkpoints")
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
 
     @classmethod
-    def create(cls, root: str | Path, name: str) -> "RunDir":
+    def create(cls, root: str | Path, name: str) -> RunDir:
         """Make ``root/<name>-<time>/`` (with -2, -3... if that exists already)."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
@@ -49,62 +57,106 @@ class RunDir:
         raise CnnlabError(f"cannot create a run folder under {root}: too many runs named {stem}")
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunDir":
-        """An existing run directory (its metrics rows loaded)."""
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run directory; a folder without config.yaml is refused in one line."""
         path = Path(path)
+        if not path.is_dir():
+            raise CnnlabError(f"{path} is not a cnnlab run directory (no such folder)")
         if not (path / "config.yaml").is_file():
-            raise CnnlabError(f"{path} is not a cnnlab run directory (no config.yaml)")
-        run = cls(path)
-        run._rows = read_metrics(path)
-        return run
+            partial = (path / "checkpoints").is_dir()  # RunDir.create made it; the record never finished
+            raise CnnlabError(f"{path} is not a cnnlab run directory (no config.yaml)"
+                              + ("; the run was killed before it started: start it again" if partial else ""))
+        return cls(path)
 
-    # --- writers ---------------------------------------------------------------------------
+    def clean(self) -> list[Path]:
+        """Remove the temporary files that killed writes left here and in checkpoints/."""
+        return remove_stray_temporaries(self.path) + self.checkpoints.clean()
 
-    def write_config(self, config: dict[str, Any] | str) -> None:
-        import yaml
+    # --- the record written before the first epoch ------------------------------------------
 
-        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
-        atomic_write_text(self.path / "config.yaml", text)
+    def write_record(self, data: DataRecord, config_yaml: str, model_text: str) -> None:
+        """data.json and model.txt, then config.yaml: a folder with config.yaml has the whole record."""
+        atomic_write_json(self.path / "data.json", to_dict(data))
+        atomic_write_text(self.path / "model.txt", model_text)
+        atomic_write_text(self.path / "config.yaml", config_yaml)
 
-    def write_json(self, name: str, data: Any) -> None:
-        atomic_write_json(self.path / name, data)
+    def data_record(self) -> DataRecord:
+        return from_dict(DataRecord, self._json("data.json"), str(self.path / "data.json"))
 
-    def write_text(self, name: str, text: str) -> None:
-        atomic_write_text(self.path / name, text)
+    def config_text(self) -> str:
+        return (self.path / "config.yaml").read_text()
 
-    def append_metrics(self, row: dict[str, Any]) -> None:
-        """Add one epoch's row; the whole file is rewritten atomically (it is a few KB)."""
-        self._rows.append(dict(row))
-        lines = "".join(json.dumps(r) + "\n" for r in self._rows)
-        atomic_write_text(self.path / "metrics.jsonl", lines)
+    def config_dict(self) -> dict[str, Any]:
+        where = self.path / "config.yaml"
+        try:
+            data = yaml.safe_load(self.config_text())
+        except yaml.YAMLError as err:
+            raise CnnlabError(f"{where} is not valid YAML: {getattr(err, 'problem', err)}") from err
+        if not isinstance(data, dict):
+            raise CnnlabError(f"{where} is damaged: expected a mapping of keys")
+        return data
 
-    def keep_metrics(self, last_epoch: int) -> None:
-        """Drop rows after ``last_epoch`` (written after the last checkpoint, before a kill)."""
-        self._rows = [r for r in self._rows if r["epoch"] <= last_epoch]
-        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self._rows))
+    def config(self) -> RunConfig:
+        """The resolved recipe of a ``cnnlab train`` run (a scratch run has a different kind)."""
+        data = self.config_dict()
+        if data.get("kind") == "scratch":
+            raise CnnlabError(f"{self.path} is a cnnlab.scratch run (NumPy); this needs a run of cnnlab train")
+        return config_from_dict(data, str(self.path / "config.yaml"))
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        self.write_json("summary.json", summary)
+    # --- per epoch ------------------------------------------------------------------------------
 
-    # --- readers ---------------------------------------------------------------------------
+    def metrics(self) -> list[MetricsRow]:
+        file = self.path / "metrics.jsonl"
+        if not file.is_file():
+            return []
+        rows = []
+        for number, line in enumerate(file.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError as err:
+                    raise CnnlabError(f"{file} line {number} is not JSON ({err})") from err
+                rows.append(from_dict(MetricsRow, row, f"{file} line {number}"))
+        return rows
 
-    @property
-    def metrics(self) -> list[dict]:
-        return list(self._rows)
+    def write_metrics(self, rows: list[MetricsRow]) -> None:
+        """Rewrite metrics.jsonl whole (a few KB), atomically: a row is never half there."""
+        atomic_write_text(self.path / "metrics.jsonl",
+                          "".join(json.dumps(to_dict(r), allow_nan=True) + "\n" for r in rows))
 
-    def read_json(self, name: str) -> Any:
+    # --- at the end -----------------------------------------------------------------------------
+
+    def write_summary(self, summary: Summary) -> None:
+        atomic_write_json(self.path / "summary.json", to_dict(summary))
+
+    def summary(self) -> Summary | None:
+        """The run's summary, or None while it runs or after a kill (no summary.json yet)."""
+        if not (self.path / "summary.json").is_file():
+            return None
+        return from_dict(Summary, upgrade_summary(self._json("summary.json")), str(self.path / "summary.json"))
+
+    def write_confusion(self, confusion: Confusion) -> None:
+        atomic_write_json(self.path / "confusion.json", to_dict(confusion))
+
+    def confusion(self) -> Confusion | None:
+        if not (self.path / "confusion.json").is_file():
+            return None
+        return from_dict(Confusion, self._json("confusion.json"), str(self.path / "confusion.json"))
+
+    def write_file(self, name: str, data: bytes | str) -> Path:
+        """A derived file (a figure, the report) in the run folder."""
+        path = self.path / name
+        atomic_write_bytes(path, data.encode() if isinstance(data, str) else data)
+        return path
+
+    def _json(self, name: str) -> Any:
         path = self.path / name
         if not path.is_file():
-            raise CnnlabError(f"{path} is missing; the run may not have finished")
-        return json.loads(path.read_text())
+            raise CnnlabError(f"{path} is missing; the run may not have started or finished")
+        try:
+            return json.loads(path.read_text())
+        except ValueError as err:
+            raise CnnlabError(f"{path} is not valid JSON ({err}); the file is damaged") from err
 
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
 
-
-def read_metrics(path: str | Path) -> list[dict]:
-    file = Path(path) / "metrics.jsonl"
-    if not file.is_file():
-        return []
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+__all__ = ["RunDir"]

@@ -4,16 +4,15 @@ As cs231n's ``Solver``: epochs of shuffled minibatches, an update rule from ``op
 learning rate multiplied by ``lr_decay`` after each epoch, the loss and accuracy history, and
 the best parameters on validation, restored into the model at the end. Cleaner in that data
 comes as explicit (X, y) pairs, every epoch yields one metrics row (the same keys as the torch
-engine's), and checkpoints are .npz files that hold no pickled code.
+engine's), and ``trainer_state`` returns what a checkpoint needs besides the weights (the
+caller commits it: ``cnnlab.scratch.train`` writes it into the run directory).
 """
 
 from __future__ import annotations
 
-import io
-import json
+import copy
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,12 +48,10 @@ def evaluate(model: ScratchModel, X: np.ndarray, y: np.ndarray, batch_size: int 
 class Solver:
     def __init__(self, model: ScratchModel, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
                  *, update_rule: str = "sgd", optim_config: dict[str, Any] | None = None, lr_decay: float = 1.0,
-                 batch_size: int = 100, num_epochs: int = 10, seed: int = 0,
-                 checkpoint_dir: str | Path | None = None, verbose: bool = False) -> None:
+                 batch_size: int = 100, num_epochs: int = 10, seed: int = 0, verbose: bool = False) -> None:
         """train, val: (X (N, ...), y (N,)); update_rule: a name in ``optim.UPDATE_RULES``;
         optim_config: its hyperparameters (lr, momentum, ...), copied for every parameter;
-        lr_decay: lr multiplier after each epoch; seed: the shuffling; checkpoint_dir: where
-        ``last.npz`` and ``best.npz`` are written after every epoch (None: nowhere)."""
+        lr_decay: lr multiplier after each epoch; seed: the shuffling."""
         self.model = model
         self.X_train, self.y_train = train
         self.X_val, self.y_val = val
@@ -67,7 +64,6 @@ class Solver:
             raise CnnlabError(f"batch_size {batch_size} is larger than the {len(self.y_train)} training examples")
         self.batch_size, self.num_epochs, self.lr_decay = batch_size, num_epochs, lr_decay
         self.rng = np.random.default_rng(seed)
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.verbose = verbose
         base = hyperparameters(update_rule, optim_config)
         self.optim_configs = {name: dict(base) for name in model.params}
@@ -76,6 +72,7 @@ class Solver:
         self.rows: list[dict[str, Any]] = []  # one per epoch
         self.best_val_acc, self.best_epoch = -1.0, 0
         self.best_state: dict[str, np.ndarray] | None = None
+        self.divergence: dict[str, Any] | None = None  # epoch, step, lr, last_finite_loss of a non-finite loss
 
     @property
     def lr(self) -> float:
@@ -100,9 +97,11 @@ class Solver:
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             y = self.y_train[idx]
             loss, scores = self._step(self.X_train[idx], y)
-            self.loss_history.append(loss)
             if not np.isfinite(loss):
+                last = self.loss_history[-1] if self.loss_history else None
+                self.divergence = {"epoch": self.epoch, "step": b + 1, "lr": self.lr, "last_finite_loss": last}
                 break
+            self.loss_history.append(loss)
             loss_sum += loss * len(y)
             correct += int(np.sum(scores.argmax(axis=1) == y))
             top5 += topk_correct(scores, y, 5)
@@ -115,11 +114,15 @@ class Solver:
     def train(self, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         """Run the epochs, then load the best-on-validation state into the model. Each epoch's
         row (epoch, lr, train_loss, train_acc, train_top5, val_loss, val_acc, val_top5,
-        epoch_time, val_time, images_per_s) goes to ``on_epoch_end`` as soon as it is done."""
+        epoch_time, val_time, images_per_s) goes to ``on_epoch_end`` as soon as it is done, with
+        the solver in the state the next epoch starts from. A non-finite loss ends training
+        without a row for that epoch and sets ``divergence``."""
         for _ in range(self.num_epochs):
             self.epoch += 1
             lr = self.lr
             train = self.train_one_epoch()
+            if self.divergence is not None:
+                break
             val_start = time.perf_counter()
             val = evaluate(self.model, self.X_val, self.y_val)
             row = {"epoch": self.epoch, "lr": lr, "train_loss": train["loss"], "train_acc": train["acc"],
@@ -130,44 +133,19 @@ class Solver:
             if val["acc"] > self.best_val_acc:
                 self.best_val_acc, self.best_epoch = val["acc"], self.epoch
                 self.best_state = self.model.state_dict()
-            self._save_checkpoints(improved=self.best_epoch == self.epoch)
+            for config in self.optim_configs.values():
+                config["lr"] *= self.lr_decay
             if self.verbose:
                 print(f"(epoch {self.epoch}/{self.num_epochs}) loss {train['loss']:.4f} train acc {train['acc']:.4f} "
                       f"val acc {val['acc']:.4f} ({train['seconds']:.1f}s)", flush=True)
             if on_epoch_end:
                 on_epoch_end(row)
-            for config in self.optim_configs.values():
-                config["lr"] *= self.lr_decay
-            if not np.isfinite(train["loss"]):
-                break
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.rows
 
-    def _save_checkpoints(self, improved: bool) -> None:
-        if self.checkpoint_dir is None:
-            return
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"epoch": self.epoch, "update_rule": self.update_rule_name, "lr": self.lr,
-                "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc}
-        save_checkpoint(self.checkpoint_dir / "last.npz", self.model.state_dict(), meta)
-        if improved:
-            save_checkpoint(self.checkpoint_dir / "best.npz", self.best_state, meta)
-
-
-def save_checkpoint(path: str | Path, state: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write a state dict and JSON metadata to one .npz, atomically (a temporary file, then rename)."""
-    from cnnlab.atomic import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    np.savez(buffer, __meta__=np.array(json.dumps(meta)), **state)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The (state dict, metadata) that ``save_checkpoint`` wrote; load the state with
-    ``model.load_state_dict``."""
-    with np.load(path, allow_pickle=False) as data:
-        state = {k: data[k] for k in data.files if k != "__meta__"}
-        meta = json.loads(str(data["__meta__"]))
-    return state, meta
+    def trainer_state(self) -> dict[str, Any]:
+        """A copy of everything besides the weights that the next epoch depends on (arrays and plain values)."""
+        return {"epoch": self.epoch, "update_rule": self.update_rule_name,
+                "optim_configs": copy.deepcopy(self.optim_configs), "rng": self.rng.bit_generator.state, "best_epoch": self.best_epoch,
+                "best_val_acc": self.best_val_acc}

@@ -16,53 +16,36 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+import yaml
 
+from cnnlab.data.datasets import load_dataset
+from cnnlab.data.normalize import fit_channel_stats
+from cnnlab.data.splits import make_splits
 from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.run import Confusion, DataRecord, Divergence, MetricsRow, RunDir, Summary, TestResult
+from cnnlab.run.environment import describe_environment
+from cnnlab.run.record import Status
 from cnnlab.scratch.base import ScratchModel, resolve_dtype
 from cnnlab.scratch.cnn import ThreeLayerConvNet
+from cnnlab.scratch.config import MODELS, ScratchTrainConfig
 from cnnlab.scratch.fc_net import FullyConnectedNet
 from cnnlab.scratch.optim import hyperparameters
 from cnnlab.scratch.solver import Solver, evaluate
 from cnnlab.scratch.threads import blas_threads
 
-MODELS = ("fc", "cnn")
-
-
-@dataclass
-class ScratchTrainConfig:
-    model: str = "fc"  # fc: FullyConnectedNet, cnn: ThreeLayerConvNet
-    dataset: str = "fashion_mnist"
-    hidden: tuple[int, ...] = (256, 128)  # fc: hidden widths; cnn: one number, the hidden affine's width
-    norm: str | None = None  # None, batchnorm or layernorm (cnn: None or batchnorm, spatial)
-    dropout: float = 0.0  # probability of dropping a hidden unit, torch's p
-    filters: int = 32  # cnn: number of conv filters
-    filter_size: int = 5  # cnn: odd; the conv pads to keep the size
-    update: str = "adam"
-    lr: float = 1e-3
-    lr_decay: float = 1.0  # lr multiplier after each epoch
-    epochs: int = 10
-    batch_size: int = 128
-    reg: float = 0.0  # L2 strength, 0.5 * reg * sum W^2
-    weight_scale: float | str = "he"  # std of the initial weights, or 'he': sqrt(2 / fan_in)
-    val_size: float = 5000  # held out of the training part: a count, or a fraction below 1
-    train_limit: int | None = None  # use only this many training images (quick runs, tests)
-    seed: int = 0  # split, initial weights, dropout masks and shuffling
-    dtype: str = "float32"
-    threads: int = 1  # BLAS threads; 0 leaves NumPy's default (threads.py says why 1)
-    output_dir: str = "runs"
-    name: str | None = None  # run folder prefix; default scratch-<model>
-
-    def validate(self) -> None:
-        if self.model not in MODELS:
-            raise unknown_name("scratch model", self.model, MODELS)
-        if self.model == "cnn" and len(self.hidden) != 1:
-            raise CnnlabError(f"--model cnn takes one --hidden width (its hidden affine), got {list(self.hidden)}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise CnnlabError(f"need --epochs >= 1 and --batch-size >= 1, got {self.epochs} and {self.batch_size}")
-        if self.threads < 0:
-            raise CnnlabError(f"--threads must be 0 (NumPy's default) or more, got {self.threads}")
-        resolve_dtype(self.dtype)
-        hyperparameters(self.update, {"lr": self.lr})  # an unknown rule fails here, before any work
+def validate(config: ScratchTrainConfig) -> None:
+    """Refuse bad settings before any data is read."""
+    if config.model not in MODELS:
+        raise unknown_name("scratch model", config.model, MODELS)
+    if config.model == "cnn" and len(config.hidden) != 1:
+        raise CnnlabError(f"--model cnn takes one --hidden width (its hidden affine), got {list(config.hidden)}")
+    if config.epochs < 1 or config.batch_size < 1:
+        raise CnnlabError(f"need --epochs >= 1 and --batch-size >= 1, got {config.epochs} and {config.batch_size}")
+    if config.threads < 0:
+        raise CnnlabError(f"--threads must be 0 (NumPy's default) or more, got {config.threads}")
+    resolve_dtype(config.dtype)
+    hyperparameters(config.update, {"lr": config.lr})  # an unknown rule fails here, before any work
 
 
 @dataclass(frozen=True)
@@ -76,6 +59,7 @@ class PreparedData:
     val_indices: np.ndarray
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    source: str | None  # the folder or file the dataset was read from
 
 
 def standardize(images: np.ndarray, mean, std, dtype) -> np.ndarray:
@@ -87,16 +71,12 @@ def standardize(images: np.ndarray, mean, std, dtype) -> np.ndarray:
 
 def prepare_data(dataset: str, *, val_size: float, seed: int, train_limit: int | None, dtype) -> PreparedData:
     """Load, split (val from train, seeded), fit channel statistics on train, standardize."""
-    from cnnlab.data import load_dataset
-    from cnnlab.data.normalize import fit_channel_stats
-    from cnnlab.data.splits import make_splits
-
     splits = make_splits(load_dataset(dataset), val_size=val_size, seed=seed, train_limit=train_limit)
     stats = fit_channel_stats(splits.train_images)
     prep = lambda images: standardize(images, stats.mean, stats.std, dtype)  # noqa: E731
     return PreparedData((prep(splits.train_images), splits.train_labels), (prep(splits.val_images), splits.val_labels),
                         (prep(splits.test_images), splits.test_labels), splits.classes, splits.val_indices,
-                        stats.mean, stats.std)
+                        stats.mean, stats.std, splits.source)
 
 
 def build_model(config: ScratchTrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> ScratchModel:
@@ -113,9 +93,9 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return np.bincount(labels * num_classes + predictions, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def train_scratch(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_scratch(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> Summary:
     """Train one run end to end; returns its summary (also written to summary.json)."""
-    config.validate()
+    validate(config)
     wall_start = time.perf_counter()
     dtype = resolve_dtype(config.dtype)
     data = prepare_data(config.dataset, val_size=config.val_size, seed=config.seed,
@@ -125,65 +105,69 @@ def train_scratch(config: ScratchTrainConfig, log: Callable[[str], None] = print
     run = start_run(config, data, model)
     solver = Solver(model, data.train, data.val, update_rule=config.update, optim_config={"lr": config.lr},
                     lr_decay=config.lr_decay, batch_size=config.batch_size, num_epochs=config.epochs,
-                    seed=config.seed, checkpoint_dir=run.checkpoints)
+                    seed=config.seed)
     log(f"run {run.path}")
     log(f"data {config.dataset}: train {len(data.train[1])} / val {len(data.val[1])} / test {len(data.test[1])} "
         f"images of {'x'.join(map(str, image_shape))}; model {type(model).__name__}, {model.num_parameters:,} "
         f"parameters, {config.dtype}")
+    rows: list[MetricsRow] = []
 
-    def on_epoch_end(row: dict[str, Any]) -> None:
-        run.append_metrics(row)
-        log(f"epoch {row['epoch']:>3}/{config.epochs}  loss {row['train_loss']:.4f}  train acc {row['train_acc']:.4f}  "
-            f"val loss {row['val_loss']:.4f}  val acc {row['val_acc']:.4f}  {row['epoch_time']:.1f}s "
-            f"({row['images_per_s']:.0f} img/s)")
+    def on_epoch_end(values: dict[str, Any]) -> None:
+        """Metrics row first, then the checkpoint commit (as the torch engine does)."""
+        row = MetricsRow(**values)
+        rows.append(row)
+        run.write_metrics(rows)
+        run.checkpoints.commit(row.epoch, model.state_dict(), solver.trainer_state(),
+                               {"best_epoch": solver.best_epoch, "monitor": "val_acc", "best": solver.best_val_acc},
+                               keep={solver.best_epoch})
+        log(f"epoch {row.epoch:>3}/{config.epochs}  loss {row.train_loss:.4f}  train acc {row.train_acc:.4f}  "
+            f"val loss {row.val_loss:.4f}  val acc {row.val_acc:.4f}  {row.epoch_time:.1f}s "
+            f"({row.images_per_s:.0f} img/s)")
 
-    train_start = time.perf_counter()
+    def summary(status: Status, test: dict[str, Any] | None = None, **outcome) -> Summary:
+        result = build_summary(config, run, solver, model, data, rows, test, status=status,
+                               wall=time.perf_counter() - wall_start, **outcome)
+        run.write_summary(result)
+        return result
+
     with blas_threads(config.threads):
         try:
             solver.train(on_epoch_end)  # ends with the best-on-validation parameters loaded
         except BaseException as err:  # a killed run still says what happened, as the torch runs do
-            status = "interrupted" if isinstance(err, KeyboardInterrupt) else f"failed: {err}"
-            run.write_summary(build_summary(config, run, solver, model, data, None, status=status,
-                                            train_wall=time.perf_counter() - train_start,
-                                            wall=time.perf_counter() - wall_start))
+            interrupted = isinstance(err, KeyboardInterrupt)
+            summary("interrupted" if interrupted else "failed", failure=None if interrupted else str(err))
             raise
-        train_wall = time.perf_counter() - train_start
+        if solver.divergence is not None:
+            d = Divergence(**solver.divergence, what="train loss")
+            log(f"training diverged at epoch {d.epoch}, step {d.step} (lr {d.lr:.3g}); the test set was not evaluated")
+            return summary("diverged", divergence=d)
         test = evaluate(model, *data.test)
     confusion = confusion_matrix(data.test[1], test["predictions"], len(data.classes))
+    checkpoint = f"best (epoch {solver.best_epoch}, by val_acc)"
+    run.write_confusion(Confusion(split="test", classes=list(data.classes), matrix=confusion.tolist(),
+                                  checkpoint=checkpoint))
+    result = summary("completed", test)
     log(f"best val acc {solver.best_val_acc:.4f} at epoch {solver.best_epoch}; test, evaluated once with those "
-        f"parameters: acc {test['acc']:.4f} loss {test['loss']:.4f}; training took {train_wall:.1f}s")
-    summary = build_summary(config, run, solver, model, data, test, train_wall=train_wall,
-                            wall=time.perf_counter() - wall_start)
-    finish_run(run, summary, confusion, data.classes)
-    return summary
+        f"parameters: acc {test['acc']:.4f} loss {test['loss']:.4f}; training took {result.time['train_wall_s']:.1f}s")
+    return result
 
 
-# --- the run directory: the only place that knows the foundation's RunDir and report API -------
+# --- the run directory: the same record as the torch runs -----------------------------------------
 
 
-def start_run(config: ScratchTrainConfig, data: PreparedData, model: ScratchModel):
-    """Create the run folder and write what rebuilding the run needs: config.yaml, data.json, model.txt."""
-    from cnnlab.run import RunDir
-
+def start_run(config: ScratchTrainConfig, data: PreparedData, model: ScratchModel) -> RunDir:
+    """Create the run folder and write what rebuilding the run needs: data.json, model.txt, config.yaml."""
     run = RunDir.create(config.output_dir, config.name or f"scratch-{config.model}")
-    run.write_config(config_dict(config))
-    run.write_json("data.json", {
-        "dataset": config.dataset, "classes": list(data.classes), "image_shape": list(data.train[0].shape[1:]),
-        "sizes": {"train": len(data.train[1]), "val": len(data.val[1]), "test": len(data.test[1])},
-        "split_seed": config.seed, "val_indices": data.val_indices.tolist(),
-        "normalization": {"mean": list(data.mean), "std": list(data.std)},
-    })
     shapes = "\n".join(f"  {name}: {tuple(p.shape)}" for name, p in model.params.items())
-    run.write_text("model.txt", f"{type(model).__name__} (cnnlab.scratch, NumPy)\n{shapes}\n")
+    record = DataRecord(
+        dataset=config.dataset, source=data.source, options={}, classes=list(data.classes), class_ids=None,
+        image_shape=list(data.train[0].shape[1:]),
+        sizes={"train": len(data.train[1]), "val": len(data.val[1]), "test": len(data.test[1])},
+        split_seed=config.seed, val_indices=data.val_indices.tolist(),
+        normalization={"mean": list(data.mean), "std": list(data.std)})
+    run.write_record(record, yaml.safe_dump(config_dict(config), sort_keys=False),
+                     f"{type(model).__name__} (cnnlab.scratch, NumPy)\n{shapes}\n")
     return run
-
-
-def finish_run(run, summary: dict[str, Any], confusion: np.ndarray, classes: tuple[str, ...]) -> None:
-    """summary.json, then confusion.json, curves.png, confusion.png and report.html."""
-    from cnnlab.report import write_report
-
-    run.write_summary(summary)
-    write_report(run.path, confusion=confusion, classes=list(classes))
 
 
 def config_dict(config: ScratchTrainConfig) -> dict[str, Any]:
@@ -192,40 +176,34 @@ def config_dict(config: ScratchTrainConfig) -> dict[str, Any]:
     return {"kind": "scratch", **values}
 
 
-def build_summary(config: ScratchTrainConfig, run, solver: Solver, model: ScratchModel, data: PreparedData,
-                  test: dict[str, Any] | None, *, train_wall: float, wall: float,
-                  status: str | None = None) -> dict[str, Any]:
-    """The torch engine's summary.json keys, filled in for a NumPy run."""
-    import torch
-
-    from cnnlab.run.environment import describe_environment
-
-    rows = solver.rows
-    best = next((r for r in rows if r["epoch"] == solver.best_epoch), None)
-    finite = bool(rows) and all(np.isfinite(r["train_loss"]) for r in rows)
-    test_record = None if test is None else {
-        "loss": test["loss"], "acc": test["acc"], "top5": test["top5"], "images": len(data.test[1]),
-        "checkpoint": f"best (epoch {solver.best_epoch}, by val_acc)"}
-    return {
-        "status": status or ("completed" if finite else "diverged"),
-        "run_dir": str(run.path),
-        "name": run.path.name,
-        "seed": config.seed,
-        "dataset": {"name": config.dataset, "classes": len(data.classes), "image_shape": list(data.train[0].shape[1:]),
-                    "train": len(data.train[1]), "val": len(data.val[1]), "test": len(data.test[1])},
-        "model": {"name": f"scratch_{config.model}", "parameters": model.num_parameters,
-                  "trainable_parameters": model.num_parameters},
-        "epochs_run": len(rows),
-        "monitor": "val_acc",
-        "best": best,
-        "final": rows[-1] if rows else None,
-        "test": test_record,
-        "first_batch_loss": solver.loss_history[0] if solver.loss_history else None,
-        "expected_initial_loss": float(np.log(len(data.classes))),
-        "time": {"train_wall_s": train_wall, "total_wall_s": wall,
-                 "epoch_mean_s": float(np.mean([r["epoch_time"] for r in rows])) if rows else None,
-                 "train_images_per_s": rows[-1]["images_per_s"] if rows else None},
-        "device": {"type": "cpu", "precision": config.dtype, "channels_last": False, "threads": config.threads},
-        "environment": describe_environment(torch.device("cpu")),
-        "config": config_dict(config),
-    }
+def build_summary(config: ScratchTrainConfig, run: RunDir, solver: Solver, model: ScratchModel, data: PreparedData,
+                  rows: list[MetricsRow], test: dict[str, Any] | None, *, status: Status, wall: float,
+                  divergence: Divergence | None = None, failure: str | None = None) -> Summary:
+    """The torch engine's summary, filled in for a NumPy run."""
+    best = next((r for r in rows if r.epoch == solver.best_epoch), None)
+    test_record = None if test is None else TestResult(
+        test["loss"], test["acc"], test["top5"], len(data.test[1]), f"best (epoch {solver.best_epoch}, by val_acc)")
+    return Summary(
+        status=status,
+        run_dir=str(run.path),
+        name=run.path.name,
+        seed=config.seed,
+        dataset={"name": config.dataset, "classes": len(data.classes), "image_shape": list(data.train[0].shape[1:]),
+                 "train": len(data.train[1]), "val": len(data.val[1]), "test": len(data.test[1])},
+        model={"name": f"scratch_{config.model}", "parameters": model.num_parameters,
+               "trainable_parameters": model.num_parameters},
+        epochs_run=len(rows),
+        monitor="val_acc",
+        best=best,
+        final=rows[-1] if rows else None,
+        test=test_record,
+        first_batch_loss=solver.loss_history[0] if solver.loss_history else None,
+        expected_initial_loss=float(np.log(len(data.classes))),
+        time={"train_wall_s": sum(r.epoch_time + r.val_time for r in rows), "total_wall_s": wall,
+              "epoch_mean_s": float(np.mean([r.epoch_time for r in rows])) if rows else None,
+              "train_images_per_s": rows[-1].images_per_s if rows else None},
+        device={"type": "cpu", "precision": config.dtype, "channels_last": False, "threads": config.threads},
+        environment=describe_environment(torch.device("cpu")),
+        divergence=divergence,
+        failure=failure,
+    )

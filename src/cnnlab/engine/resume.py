@@ -1,0 +1,89 @@
+"""What a checkpoint must hold for an exact resume, and resuming a run folder.
+
+Resuming rebuilds the session from the run's own config.yaml (seeded exactly as the first
+start was), then loads the newest committed checkpoint: weights, optimizer, schedule, every
+RNG state and the monitor, all from one file and so all of one epoch. Metrics rows after that
+epoch (written before a kill could commit their checkpoint) are dropped and trained again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnlab.engine.seed import capture_rng_state, restore_rng_state
+from cnnlab.engine.session import Session
+from cnnlab.errors import CnnlabError
+from cnnlab.run import DataRecord, MetricsRow, RunDir
+from cnnlab.run.record import FINAL_STATUSES
+
+
+def data_record(session: Session) -> DataRecord:
+    """The data.json of a run: enough to rebuild its split and normalization."""
+    config, splits = session.config, session.splits
+    return DataRecord(
+        dataset=config.data.name, source=splits.source, options=config.data.options,
+        classes=list(splits.classes), class_ids=config.data.classes,
+        image_shape=list(splits.train_images.shape[1:]),
+        sizes={"train": int(splits.train_labels.size), "val": int(splits.val_labels.size),
+               "test": int(splits.test_labels.size)},
+        split_seed=config.data.split_seed, val_indices=splits.val_indices.tolist(),
+        normalization=session.stats.to_dict(), num_outputs=session.loss_fn.num_outputs)
+
+
+def trainer_state(session: Session) -> dict[str, Any]:
+    """Everything besides the weights that the next epoch depends on."""
+    return {
+        "optimizer": session.optimizer.state_dict(),
+        "scheduler": session.scheduler.state_dict(),
+        "rng": capture_rng_state(session.generator),
+        "monitor": session.monitor.state_dict(),
+        "first_loss": session.first_loss,
+        "last_finite_loss": session.check.last_finite,
+        "scaler": session.scaler.state_dict() if session.scaler else None,
+    }
+
+
+def load_trainer_state(session: Session, weights: dict, state: dict[str, Any]) -> None:
+    session.model.load_state_dict(weights)
+    session.optimizer.load_state_dict(state["optimizer"])
+    session.scheduler.load_state_dict(state["scheduler"])
+    session.monitor.load_state_dict(state["monitor"])
+    if session.scaler and state.get("scaler"):
+        session.scaler.load_state_dict(state["scaler"])
+    restore_rng_state(state["rng"], session.generator)
+    session.first_loss = state["first_loss"]
+    session.check.last_finite = state["last_finite_loss"]
+
+
+def resume_run(session: Session, path: str) -> tuple[RunDir, list[MetricsRow]]:
+    """Open the killed run ``path``, load its newest checkpoint into ``session``; returns the run
+    and the metrics rows up to that checkpoint. Finished and diverged runs are refused."""
+    run = RunDir.open(path)
+    previous = run.summary()
+    if previous is not None and previous.status in FINAL_STATUSES:
+        hint = ("start a new run with a lower optim.lr" if previous.status == "diverged"
+                else "start a new run to train more")
+        raise CnnlabError(f"run {run.path} has {previous.status.replace('_', ' ')} after {previous.epochs_run} "
+                          f"epochs; there is nothing to resume ({hint})")
+    rows, epoch = run.metrics(), run.checkpoints.latest()
+    if epoch is None and (run.checkpoints.folder / "last_state.pt").is_file():
+        raise CnnlabError(f"run {run.path} was written by an older cnnlab (last_state.pt); it can be "
+                          "reported and evaluated, not resumed")
+    recorded, rebuilt = run.data_record(), data_record(session)
+    if (recorded.val_indices, recorded.normalization, recorded.image_shape) != \
+            (rebuilt.val_indices, rebuilt.normalization, rebuilt.image_shape):
+        raise CnnlabError(f"the {recorded.dataset} data differs from what run {run.path} started with "
+                          f"(read from {recorded.source or 'its files'}); it cannot be resumed exactly")
+    run.clean()
+    if epoch is None:
+        rows = []  # killed before its first checkpoint: the fresh session is where it started
+    else:
+        checkpoint = run.checkpoints.load(epoch)
+        if [r.epoch for r in rows[:epoch]] != list(range(1, epoch + 1)):
+            raise CnnlabError(f"{run.path / 'metrics.jsonl'} lacks rows of epochs 1..{epoch}, "
+                              f"which checkpoint {epoch} has; the run folder was changed by hand")
+        load_trainer_state(session, checkpoint.weights, checkpoint.state)
+        rows = rows[:epoch]
+        run.checkpoints.prune({epoch, session.monitor.best_epoch})
+    run.write_metrics(rows)
+    return run, rows

@@ -1,0 +1,71 @@
+"""Divergence never reaches a checkpoint or the test set; finished and diverged runs refuse --resume."""
+
+import math
+
+import pytest
+import torch
+
+from cnnlab.engine.fit import fit
+from cnnlab.engine.losses import Loss
+from cnnlab.engine.loop import FiniteCheck, NonFiniteLoss
+from cnnlab.engine.progress import Progress
+from cnnlab.errors import CnnlabError
+from cnnlab.run import RunDir
+from tests.conftest import with_overrides
+
+QUIET = Progress(quiet=True)
+
+
+def test_a_huge_lr_diverges_in_the_first_epoch_and_saves_nothing(tiny_config):
+    summary = fit(with_overrides(tiny_config, "optim.lr=1.0e+6"), progress=QUIET)
+    run = RunDir(summary.run_dir)
+    assert summary.status == "diverged" and summary.test is None and run.confusion() is None
+    d = summary.divergence
+    assert d.epoch == 1 and d.step >= 1 and d.lr == pytest.approx(1e6) and d.what == "train loss"
+    assert d.last_finite_loss is None or math.isfinite(d.last_finite_loss)
+    assert run.checkpoints.epochs() == [] and run.metrics() == []
+
+
+def test_divergence_in_epoch_2_keeps_epoch_1_whole(tiny_config, monkeypatch):
+    """The loss turns NaN at the 3rd training batch of epoch 2 (8 batches an epoch)."""
+    calls = {"train": 0}
+    loss_call = Loss.__call__
+
+    def nan_from_batch_11(self, logits, targets):
+        loss = loss_call(self, logits, targets)
+        if torch.is_grad_enabled():
+            calls["train"] += 1
+            if calls["train"] >= 11:
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(Loss, "__call__", nan_from_batch_11)
+    config = with_overrides(tiny_config, "train.epochs=3")
+    summary = fit(config, progress=QUIET)
+    run = RunDir(summary.run_dir)
+    assert summary.status == "diverged" and summary.epochs_run == 1
+    assert (summary.divergence.epoch, summary.divergence.step) == (2, 3)
+    assert run.checkpoints.epochs() == [1] and [r.epoch for r in run.metrics()] == [1]
+    weights = run.checkpoints.load(1).weights
+    assert all(torch.isfinite(w).all() for w in weights.values())  # the last finite checkpoint stays
+    assert summary.divergence.last_finite_loss is not None and math.isfinite(summary.divergence.last_finite_loss)
+    with pytest.raises(CnnlabError, match="has diverged after 1 epochs; there is nothing to resume"):
+        fit(config, progress=QUIET, resume=summary.run_dir)
+
+
+def test_a_finished_run_refuses_resume_and_keeps_its_record(tiny_config):
+    summary = fit(tiny_config, progress=QUIET)
+    before = (RunDir(summary.run_dir).path / "summary.json").read_bytes()
+    with pytest.raises(CnnlabError, match="has completed after 2 epochs; there is nothing to resume"):
+        fit(tiny_config, progress=QUIET, resume=summary.run_dir)
+    assert (RunDir(summary.run_dir).path / "summary.json").read_bytes() == before  # training time not overwritten
+
+
+def test_finite_check_names_the_first_bad_step_even_in_windows():
+    check = FiniteCheck(torch.device("meta"), window=4)  # any non-CPU device checks in windows
+    check(1, torch.tensor(2.0), 0.1)
+    check(2, torch.tensor(1.5), 0.1)
+    check(3, torch.tensor(float("nan")), 0.2)
+    with pytest.raises(NonFiniteLoss) as caught:
+        check(4, torch.tensor(float("inf")), 0.3)
+    assert (caught.value.step, caught.value.last_finite_loss, caught.value.lr) == (3, 1.5, 0.2)
