@@ -111,16 +111,25 @@ def _pickle_gadget(path: Path) -> bytes:
     ("empty", ["epoch-0002.safetensors is not a readable safetensors file"]),
     ("gadget", ["epoch-0002.safetensors is not a readable safetensors file"]),
     ("renamed", ["says epoch 2", "does not belong to epoch 3"]),
+    ("metrics", ["metrics.jsonl lacks rows of epochs 1..2, which checkpoint 2 has"]),
+    ("data", ["the synthetic data differs from what run", "it cannot be resumed exactly"]),
 ])
-def test_a_damaged_last_checkpoint_refuses_resume_in_one_line(killed_run, tmp_path, damage, words):
+def test_a_damaged_run_refuses_resume_in_one_line(killed_run, tmp_path, damage, words):
     latest = killed_run / "checkpoints" / "epoch-0002.safetensors"
     marker = tmp_path / "gadget-ran"
     if damage == "empty":
         latest.write_bytes(b"")
     elif damage == "gadget":
         latest.write_bytes(_pickle_gadget(marker))
-    else:
+    elif damage == "renamed":
         shutil.copy(latest, latest.with_name("epoch-0003.safetensors"))  # epoch 2's file under epoch 3's name
+    elif damage == "metrics":
+        rows = (killed_run / "metrics.jsonl").read_text().splitlines()
+        (killed_run / "metrics.jsonl").write_text(rows[0] + "\n")
+    else:  # the run's data changed: here its recorded split no longer matches the one rebuilt
+        record = json.loads((killed_run / "data.json").read_text())
+        record["val_indices"][0] += 1
+        (killed_run / "data.json").write_text(json.dumps(record))
     metrics_before = (killed_run / "metrics.jsonl").read_bytes()
     one_line_error(cnnlab("train", "--resume", str(killed_run)), *words)
     assert not marker.exists()
@@ -148,7 +157,7 @@ def test_finished_and_diverged_runs_refuse_resume(tmp_path):
     assert json.loads(diverged.stdout)["divergence"]["epoch"] == 1
     assert "training diverged at epoch 1, step" in diverged.stderr and "test set was not evaluated" in diverged.stderr
     (nan_run,) = (tmp_path / "nan").iterdir()
-    one_line_error(cnnlab("train", "--resume", str(nan_run)), "has diverged", "lower optim.lr")
+    one_line_error(cnnlab("train", "--resume", str(nan_run)), "diverged in epoch 1", "lower optim.lr")
 
 
 @pytest.mark.parametrize("target, words", [

@@ -49,7 +49,7 @@ def test_divergence_in_epoch_2_keeps_epoch_1_whole(tiny_config, monkeypatch):
     weights = run.checkpoints.load(1).weights
     assert all(torch.isfinite(w).all() for w in weights.values())  # the last finite checkpoint stays
     assert summary.divergence.last_finite_loss is not None and math.isfinite(summary.divergence.last_finite_loss)
-    with pytest.raises(CnnlabError, match="has diverged after 1 epochs; there is nothing to resume"):
+    with pytest.raises(CnnlabError, match="diverged in epoch 2; resuming would repeat it"):
         fit(config, progress=QUIET, resume=summary.run_dir)
 
 

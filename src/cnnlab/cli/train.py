@@ -55,8 +55,8 @@ def run(args) -> int:
         setup(config)  # every check a run makes before its first epoch: data, model, optimizer, schedule
         print(dump_yaml(config), end="")
         return 0
-    # --json keeps stdout for the JSON alone. No live bar then: rich draws it on its own console (stdout).
-    progress = Progress(stream=sys.stderr, live=False, quiet=args.quiet) if args.json else Progress(quiet=args.quiet)
+    # --json keeps stdout for the JSON alone: the epoch lines (and the bar, on a terminal) go to stderr.
+    progress = Progress(stream=sys.stderr if args.json else sys.stdout, quiet=args.quiet)
     summary = fit(config, progress=progress, resume=args.resume)
     progress.log(f"report: {write_report(summary.run_dir)}")
     if args.json:

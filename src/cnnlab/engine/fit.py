@@ -22,7 +22,7 @@ import torch
 from cnnlab.config import RunConfig, dump_yaml
 from cnnlab.engine.loop import NonFiniteLoss, evaluate, train_one_epoch
 from cnnlab.engine.progress import Progress
-from cnnlab.engine.resume import data_record, resume_run, trainer_state
+from cnnlab.engine.resume import check_resumable, data_record, resume_run, trainer_state
 from cnnlab.engine.session import Session, all_finite, setup
 from cnnlab.engine.summary import build_summary, metric_row
 from cnnlab.models import count_parameters
@@ -106,6 +106,8 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
     """Train one run end to end (or resume the run folder ``resume``); returns its summary."""
     progress = progress or Progress()
     wall_start = time.perf_counter()
+    if resume:
+        check_resumable(resume)  # a finished run is refused before seconds of set-up
     session = setup(config)
     if resume:
         run, rows = resume_run(session, resume)

@@ -39,11 +39,12 @@ class Progress:
     def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
         if self.quiet or not self.live:
             return
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
-        if self._bar is None:
+        if self._bar is None:  # drawn on this Progress's stream (stderr under --json), never elsewhere
             self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), transient=True)
+                            TimeRemainingColumn(), transient=True, console=Console(file=self.stream))
             self._bar.start()
         self._task = self._bar.add_task(f"epoch {epoch}/{epochs}", total=batches)
 

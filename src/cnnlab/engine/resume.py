@@ -55,16 +55,24 @@ def load_trainer_state(session: Session, weights: dict, state: dict[str, Any]) -
     session.check.last_finite = state["last_finite_loss"]
 
 
+def check_resumable(path: str) -> RunDir:
+    """The run folder ``path``, if it can be resumed; a run that completed, stopped early or
+    diverged is refused in one line (before anything is built)."""
+    run = RunDir.open(path)
+    previous = run.summary()
+    if previous is None or previous.status not in FINAL_STATUSES:
+        return run
+    if previous.status == "diverged":
+        raise CnnlabError(f"run {run.path} diverged in epoch {previous.divergence.epoch}; resuming would repeat "
+                          "it, so there is nothing to resume (start a new run with a lower optim.lr)")
+    raise CnnlabError(f"run {run.path} has {previous.status.replace('_', ' ')} after {previous.epochs_run} epochs; "
+                      "there is nothing to resume (start a new run to train more)")
+
+
 def resume_run(session: Session, path: str) -> tuple[RunDir, list[MetricsRow]]:
     """Open the killed run ``path``, load its newest checkpoint into ``session``; returns the run
     and the metrics rows up to that checkpoint. Finished and diverged runs are refused."""
-    run = RunDir.open(path)
-    previous = run.summary()
-    if previous is not None and previous.status in FINAL_STATUSES:
-        hint = ("start a new run with a lower optim.lr" if previous.status == "diverged"
-                else "start a new run to train more")
-        raise CnnlabError(f"run {run.path} has {previous.status.replace('_', ' ')} after {previous.epochs_run} "
-                          f"epochs; there is nothing to resume ({hint})")
+    run = check_resumable(path)
     rows, epoch = run.metrics(), run.checkpoints.latest()
     if epoch is None and (run.checkpoints.folder / "last_state.pt").is_file():
         raise CnnlabError(f"run {run.path} was written by an older cnnlab (last_state.pt); it can be "
@@ -73,7 +81,7 @@ def resume_run(session: Session, path: str) -> tuple[RunDir, list[MetricsRow]]:
     if (recorded.val_indices, recorded.normalization, recorded.image_shape) != \
             (rebuilt.val_indices, rebuilt.normalization, rebuilt.image_shape):
         raise CnnlabError(f"the {recorded.dataset} data differs from what run {run.path} started with "
-                          f"(read from {recorded.source or 'its files'}); it cannot be resumed exactly")
+                          f"(source: {recorded.source or 'unrecorded'}); it cannot be resumed exactly")
     run.clean()
     if epoch is None:
         rows = []  # killed before its first checkpoint: the fresh session is where it started
