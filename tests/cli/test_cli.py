@@ -102,10 +102,10 @@ def test_global_debug_works_before_and_after_the_command():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["trian"], "invalid choice: 'trian'"),
+    (["trian"], "unknown command 'trian'; did you mean 'train'? (valid: train, recipes"),
     (["train", "quick_test", "--bogus"], "unrecognized arguments: --bogus"),
-    (["bench", "modles"], "invalid choice: 'modles'"),
-    (["completion", "fish"], "invalid choice: 'fish'"),
+    (["bench", "modles"], "unknown command 'modles'; did you mean 'models'?"),
+    (["completion", "fish"], "unknown shell 'fish' (valid: bash, zsh, tcsh)"),
     (["train", "fashion_mnst"], "no recipe file or packaged recipe named 'fashion_mnst'; did you mean "
                                 "'fashion_mnist'? ('cnnlab recipes' lists the packaged ones)"),
 ])

@@ -71,7 +71,7 @@ def test_missing_data_says_how_to_get_it(tmp_path, monkeypatch, capsys):
 
 def test_argparse_errors_are_one_line_too():
     result = cnnlab("trian")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "invalid choice" in result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "unknown command 'trian'; did you mean 'train'?" in result.stderr
 
 
 # --- the user study's defects: each one line and exit 2 before anything trains -----------------

@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
 from types import ModuleType
 
 import cnnlab.cli
+from cnnlab.errors import did_you_mean
 
 EXIT_USER_ERROR = 2
 DEFAULT_ORDER = 100
@@ -64,6 +66,11 @@ class OneLineParser(argparse.ArgumentParser):
     epilog (examples) is printed as written: argparse would join and rewrap its lines."""
 
     def error(self, message: str):  # type: ignore[override]
+        wrong = re.search(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:  # "argument COMMAND: invalid choice: 'trian'" -> unknown command 'trian'; did you mean 'train'?
+            what, word, choices = wrong.group(1), wrong.group(2), re.findall(r"'([^']*)'", wrong.group(3))
+            what = "command" if what == "COMMAND" else what
+            message = f"unknown {what} '{word}'{did_you_mean(word, choices)} (valid: {', '.join(choices)})"
         self.exit(EXIT_USER_ERROR, f"cnnlab: error: {message} (see '{self.prog} --help')\n")
 
     def format_help(self) -> str:
