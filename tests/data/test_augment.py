@@ -25,6 +25,17 @@ def test_random_crop_equals_torchvision_pad_then_crop():
         torch.testing.assert_close(out[i], ref, rtol=0, atol=0)
 
 
+def test_random_crop_pads_with_the_fill_value_as_torchvision():
+    x = images(16, 2, 5, 7)
+    out = random_crop(x, torch.Generator().manual_seed(3), padding=2, fill=77)
+    replay = torch.Generator().manual_seed(3)
+    dy, dx = (torch.randint(0, 5, (16,), generator=replay) for _ in range(2))
+    for i in range(16):
+        ref = TF.crop(TF.pad(x[i], [2], fill=77), int(dy[i]), int(dx[i]), 5, 7)
+        torch.testing.assert_close(out[i], ref, rtol=0, atol=0)
+    assert bool(((dy != 2) | (dx != 2)).any())  # some crop shows the border, so fill is really compared
+
+
 def test_random_crop_draws_every_offset():
     x = torch.zeros(2000, 1, 5, 5, dtype=torch.uint8)
     x[:, :, 2, 2] = 255  # a single bright pixel: its position after the crop reveals the offset
@@ -40,6 +51,14 @@ def test_flip_matches_torchvision_and_flips_about_half():
     kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
     assert bool((flipped | kept).all())
     assert 430 < int(flipped.sum()) < 570  # Binomial(1000, 0.5): 4.4 sigma either side
+
+
+@pytest.mark.parametrize("p", [0.2, 0.9])
+def test_flip_probability_is_p(p):
+    x = images(2000, 1, 2, 3)
+    out = flip_lr(x, torch.Generator().manual_seed(1), p=p)
+    flipped = sum(not torch.equal(o, i) for o, i in zip(out, x))
+    assert abs(flipped - 2000 * p) < 5 * (2000 * p * (1 - p)) ** 0.5  # Binomial(2000, p): 5 sigma
 
 
 def test_same_seed_same_batch():

@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from cnnlab.config.schema import DataConfig
 from cnnlab.data import ImageDataset, load_dataset
@@ -183,6 +184,20 @@ def test_a_good_dataset_builds():
 def test_synthetic_options_are_checked(options, message):
     with pytest.raises(CnnlabError, match=f"dataset 'synthetic' {message}"):
         load_dataset("synthetic", **options)
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.35])
+def test_digits_are_scikit_learns_images_with_a_stratified_test_part(fraction):
+    bunch = load_digits()  # 1,797 8x8 images of values 0..16
+    data = load_dataset("digits", test_fraction=fraction)
+    for c in range(10):  # each class holds out round(fraction * its count) images as test
+        assert (data.test_labels == c).sum() == round(fraction * (bunch.target == c).sum())
+    # Every scikit-learn image is there exactly once, in train or test, scaled 0..16 -> 0..255 with its label.
+    pixels = np.minimum(bunch.images * 16, 255).astype(np.uint8)
+    expected = sorted(p.tobytes() + bytes([t]) for p, t in zip(pixels, bunch.target))
+    ours = [(x, y) for part in ("train", "test")
+            for x, y in zip(getattr(data, f"{part}_images"), getattr(data, f"{part}_labels"))]
+    assert sorted(x[0].tobytes() + bytes([y]) for x, y in ours) == expected
 
 
 def test_digits_test_fraction_is_checked():

@@ -42,9 +42,31 @@ def test_train_limit_subsamples_the_train_split_only():
         make_splits(data, val_size=100, seed=0, train_limit=5000)
 
 
+def test_train_limit_picks_stratified_from_the_train_split_alone():
+    data = load_dataset("synthetic", train_size=1000, test_size=10)
+    full = make_splits(data, val_size=100, seed=0)
+    limited = make_splits(data, val_size=100, seed=0, train_limit=90)
+    np.testing.assert_array_equal(limited.val_indices, full.val_indices)  # the same val split
+    train = {image.tobytes(): label for image, label in zip(full.train_images, full.train_labels)}
+    assert all(train.get(image.tobytes()) == label for image, label in zip(limited.train_images, limited.train_labels))
+    shares = np.bincount(full.train_labels, minlength=10) * 90 / len(full.train_labels)
+    assert (np.abs(np.bincount(limited.train_labels, minlength=10) - shares) < 1).all()  # largest remainder
+
+
 def test_bad_sizes_are_user_errors():
     data = load_dataset("synthetic", train_size=100, test_size=10)
     with pytest.raises(CnnlabError, match="cannot hold out 100 of 100"):
         make_splits(data, val_size=100, seed=0)
     with pytest.raises(CnnlabError, match="data.classes"):
         make_splits(data, val_size=10, seed=0, classes=[0, 10])
+
+
+def test_a_size_of_1_is_one_image_and_a_fraction_is_below_1():
+    """``size`` is a count, or a fraction when 0 < size < 1 (val_size=1 holds out one image, not all)."""
+    labels = np.repeat(np.arange(3), 10)
+    assert len(stratified_holdout(labels, 1, seed=0)) == 1
+    assert len(stratified_holdout(labels, 0.5, seed=0)) == 15
+    assert len(stratified_holdout(labels, 2, seed=0)) == 2
+    data = load_dataset("synthetic", train_size=100, test_size=10)
+    splits = make_splits(data, val_size=1, seed=0)
+    assert len(splits.val_labels) == 1 and len(splits.train_labels) == 99

@@ -11,9 +11,12 @@ import pytest
 import torch
 
 from cnnlab.engine.finetune import head_name
-from cnnlab.engine.fit import fit
+from cnnlab.engine.fit import final_test, fit
 from cnnlab.engine.loop import evaluate
 from cnnlab.engine.progress import Progress
+from cnnlab.engine.session import setup
+from cnnlab.errors import CnnlabError
+from cnnlab.models import build_model
 from cnnlab.report import write_report
 from cnnlab.run import RunDir
 from cnnlab.run.restore import restore_model, restore_splits
@@ -30,6 +33,10 @@ def test_a_run_writes_every_file(tiny_config):
         assert Path(run, name).is_file(), name
     rows = [json.loads(line) for line in open(f"{run}/metrics.jsonl")]
     assert [r["epoch"] for r in rows] == [1, 2]
+    records = RunDir(run).metrics()
+    assert summary.final == records[-1] and summary.best == max(records, key=lambda r: r.val_acc)  # ties: the first
+    assert summary.time["epoch_mean_s"] == pytest.approx(sum(r.epoch_time for r in records) / 2)
+    assert summary.time["train_wall_s"] == pytest.approx(sum(r.wall_time for r in records))
     assert summary.status == "completed" and summary.epochs_run == 2
     assert RunDir(run).checkpoints.epochs() == sorted({summary.best.epoch, 2})  # the best and the last
     assert summary.model["parameters"] == sum(p.numel() for p in restore_model(run).parameters())
@@ -55,9 +62,15 @@ def test_run_folder_alone_rebuilds_model_split_and_normalization(tiny_config):
                    loss, precision, num_classes=splits.num_classes)
     test = evaluate(model, DeviceLoader(splits.test_images, splits.test_labels, batch_size=1000, stats=stats),
                     loss, precision, num_classes=splits.num_classes)
-    assert val.top1 == pytest.approx(summary.best.val_acc, abs=1e-12)
+    best, tested = summary.best, summary.test
+    assert (val.top1, val.top5) == pytest.approx((best.val_acc, best.val_top5), abs=1e-12)
+    assert val.loss == pytest.approx(best.val_loss, rel=1e-6)
     # The test figure is the best-on-validation checkpoint's, evaluated once at the end.
-    assert test.top1 == pytest.approx(summary.test.acc, abs=1e-12)
+    assert (test.top1, test.top5, test.images) == pytest.approx((tested.acc, tested.top5, tested.images), abs=1e-12)
+    assert test.loss == pytest.approx(tested.loss, rel=1e-6)
+    sizes = {part: len(getattr(splits, f"{part}_labels")) for part in ("train", "val", "test")}
+    assert sizes == {"train": 500, "val": 100, "test": 200}  # tiny_config: 600 train images, 100 held out
+    assert {part: summary.dataset[part] for part in sizes} == sizes
     assert f"epoch {summary.best.epoch}" in summary.test.checkpoint
     assert json.load(open(f"{run}/confusion.json"))["matrix"] == test.confusion.tolist()
 
@@ -86,10 +99,31 @@ def test_a_run_that_fails_keeps_its_files_and_resumes_exactly(tiny_config):
     assert resumed.test == straight.test
 
 
-def test_early_stopping_is_reported(tiny_config):
-    stopped = fit(with_overrides(tiny_config, "train.epochs=6", "optim.lr=1.0e-9", "optim.momentum=0.0",
-                                 "train.early_stopping.patience=2"), progress=QUIET)
+def test_a_resumed_run_keeps_its_best_checkpoint(tiny_config):
+    # lr 1e-9 leaves float32 weights as they are, so val_acc ties every epoch and epoch 1 stays the best.
+    config = with_overrides(tiny_config, "train.epochs=3", "optim.lr=1.0e-9", "optim.momentum=0.0")
+
+    def kill_after_2(row):
+        if row.epoch == 2:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        fit(config, progress=QUIET, callbacks=[kill_after_2])
+    killed = RunDir(next(Path(config.output_dir).iterdir()))
+    assert killed.checkpoints.epochs() == [1, 2]
+    resumed = fit(config, progress=QUIET, resume=str(killed.path))
+    assert resumed.best.epoch == 1 and killed.checkpoints.epochs() == [1, 3]
+    assert resumed.test.checkpoint == "best (epoch 1, by val_acc)"
+
+
+def test_early_stopping_is_reported_and_final(tiny_config):
+    config = with_overrides(tiny_config, "train.epochs=6", "optim.lr=1.0e-9", "optim.momentum=0.0",
+                            "train.early_stopping.patience=2")
+    stopped = fit(config, progress=QUIET)
     assert stopped.status == "early_stopped" and stopped.epochs_run == 3
+    # Stopping was the run's decision, not a kill: like a completed run, it is not resumed.
+    with pytest.raises(CnnlabError, match="has early stopped after 3 epochs; there is nothing to resume"):
+        fit(config, progress=QUIET, resume=stopped.run_dir)
 
 
 @pytest.mark.parametrize("loss, initial", [("bce", math.log(2)), ("hinge", 1.0)])
@@ -174,3 +208,23 @@ def test_normalization_is_fit_on_the_train_split_alone(tiny_config):
     assert record.normalization["std"] == pytest.approx([train.std()], rel=1e-12)
     everything = dataset.train_images / 255.0
     assert abs(everything.mean() - train.mean()) > 1e-4  # so the check can tell train alone from train + val
+
+
+def test_the_test_split_is_evaluated_with_the_best_checkpoint_not_the_last(tiny_config, tmp_path):
+    """final_test loads the best epoch's weights, whatever the model holds when training ends."""
+    session = setup(tiny_config)
+    best = {k: v.clone() for k, v in session.model.state_dict().items()}
+    torch.manual_seed(123)
+    last = build_model("simple_nn", in_chans=1, input_size=(16, 16)).state_dict()
+    run = RunDir.create(tmp_path, "t")
+    run.checkpoints.commit(1, best, {}, {"best_epoch": 1}, keep={1})
+    run.checkpoints.commit(2, last, {}, {"best_epoch": 1}, keep={1})
+    session.monitor.best, session.monitor.best_epoch = 0.5, 1
+    session.model.load_state_dict(last)  # where training left the model
+    result = final_test(session, run, QUIET)
+
+    session.model.load_state_dict(best)
+    expected = evaluate(session.model, session.loaders["test"], session.loss_fn, session.precision, num_classes=10)
+    assert (result.loss, result.acc, result.top5, result.images) == (expected.loss, expected.top1, expected.top5, 200)
+    assert result.checkpoint == "best (epoch 1, by val_acc)"
+    assert run.confusion().matrix == expected.confusion.tolist()

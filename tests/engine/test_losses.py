@@ -18,6 +18,18 @@ def test_binary_hinge_equals_scikit_learn():
     assert ours == pytest.approx(hinge_loss(t.numpy() * 2 - 1, z[:, 0].numpy()), rel=1e-6)
 
 
+def test_multiclass_hinge_is_the_summed_svm_loss_over_classes():
+    """torch's multi_margin_loss: mean over images of sum_{j != y} max(0, margin - s_y + s_j) / C (cs231n's
+    multiclass SVM loss, divided by the number of classes), written out in numpy."""
+    rng = np.random.default_rng(0)
+    s, y = rng.standard_normal((40, 6)), rng.integers(0, 6, 40)
+    margins = np.maximum(0, 0.5 - s[np.arange(40), y][:, None] + s)  # (N, C)
+    margins[np.arange(40), y] = 0
+    expected = (margins.sum(axis=1) / 6).mean()
+    ours = build_loss("hinge", 6, margin=0.5)(torch.from_numpy(s), torch.from_numpy(y)).item()
+    assert ours == pytest.approx(expected, rel=1e-6)
+
+
 def test_bce_equals_scikit_learn_log_loss():
     z = torch.randn(50, 1, dtype=torch.float64)
     t = torch.randint(0, 2, (50,))

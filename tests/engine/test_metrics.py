@@ -62,6 +62,24 @@ def test_evaluate_runs_in_eval_mode_and_equals_scikit_learn():
     assert all(torch.equal(v, buffers[k]) for k, v in model.state_dict().items())
 
 
+@pytest.mark.parametrize("K", [2, 5, 6, 10])
+def test_top5_is_reported_only_with_more_than_five_classes(K):
+    """With K <= 5 classes every label is in the top 5: the figure says nothing and is left out."""
+    torch.manual_seed(K)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, K))
+    x, y = torch.randint(0, 256, (200, 1, 4, 4), dtype=torch.uint8), torch.randint(0, K, (200,))
+    loader = DeviceLoader(x, y, batch_size=64, stats=ChannelStats((0.5,), (0.25,)))
+    result = evaluate(model, loader, build_loss("cross_entropy", K), FP32, num_classes=K)
+    with torch.no_grad():
+        scores = torch.cat([model(batch) for batch, _ in loader]).numpy()
+    assert result.images == 200
+    assert result.top1 == pytest.approx(accuracy_score(y, scores.argmax(1)))
+    if K <= 5:
+        assert result.top5 is None
+    else:
+        assert result.top5 == pytest.approx(top_k_accuracy_score(y, scores, k=5, labels=range(K)))
+
+
 def _row(epoch: int, val_acc: float, val_loss: float) -> MetricsRow:
     return MetricsRow(epoch, 0.1, 1.0, 0.5, None, val_loss, val_acc, None, 1.0, 0.1, 100.0)
 
@@ -76,6 +94,16 @@ def test_the_monitor_picks_the_best_epoch(key, values, best_epoch):
     improved = [monitor.update(_row(e, acc, loss)) for e, (acc, loss) in enumerate(values, 1)]
     assert monitor.best_epoch == best_epoch and improved[best_epoch - 1]
     assert monitor.best == dict(val_acc=values[best_epoch - 1][0], val_loss=values[best_epoch - 1][1])[key]
+
+
+@pytest.mark.parametrize("key", ["val_acc", "val_loss", "val_top5"])
+def test_the_monitor_maximises_accuracies_and_minimises_losses(key):
+    monitor = Monitor(key, patience=None, min_delta=0.0)
+    others = dict(lr=0.1, train_loss=1.0, train_acc=0.5, train_top5=0.8, val_loss=0.9, val_acc=0.4, val_top5=0.8,
+                  epoch_time=1.0, val_time=0.1, images_per_s=100.0)
+    for epoch, value in enumerate([0.5, 0.7, 0.6], 1):
+        monitor.update(MetricsRow(epoch=epoch, **{**others, key: value}))
+    assert monitor.best_epoch == (1 if key == "val_loss" else 2)
 
 
 def test_the_monitor_stops_after_patience_and_skips_non_finite_values():

@@ -1,3 +1,5 @@
+import inspect
+
 import pytest
 import torch
 
@@ -29,3 +31,24 @@ def test_an_option_the_optimizer_does_not_take_is_refused():
         build_optimizer("adam", [torch.nn.Parameter(torch.ones(1))], lr=0.1, nesterov=True)
     with pytest.raises(CnnlabError, match="unknown optimizer 'adma'; did you mean 'adam'"):
         build_optimizer("adma", [], lr=0.1)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_default_is_torchs_own(name):
+    """Options left unset are torch's defaults for that class (adamw decays 0.01, adam 0, ...)."""
+    w = [torch.nn.Parameter(torch.ones(1))]
+    ours = build_optimizer(name, w, lr=0.01)
+    theirs = type(ours)(w, lr=0.01)
+    assert ours.defaults == theirs.defaults
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_option_reaches_torch(name):
+    """Each keyword the builder takes lands in the torch optimizer, under the same name."""
+    changed = {"weight_decay": 0.003, "momentum": 0.7, "nesterov": True, "betas": (0.8, 0.95), "eps": 1e-5,
+               "alpha": 0.9}
+    keys = set(inspect.signature(OPTIMIZERS.get(name)).parameters) - {"params", "lr"}
+    assert keys <= set(changed), f"give {keys - set(changed)} a changed value here"
+    options = {k: changed[k] for k in keys}
+    opt = build_optimizer(name, [torch.nn.Parameter(torch.ones(1))], lr=0.01, **options)
+    assert {k: opt.defaults[k] for k in options} == options and opt.defaults["lr"] == 0.01

@@ -50,6 +50,16 @@ def test_cosine_matches_torch_cosine_annealing_per_batch():
     assert ours == pytest.approx(_lrs(ref, ref_opt, EPOCHS * STEPS), rel=1e-9, abs=1e-12)
 
 
+def test_cosine_floor_is_torchs_eta_min():
+    opt = _opt()
+    ours = _lrs(build_schedule("cosine", opt, epochs=EPOCHS, steps_per_epoch=STEPS, min_lr=0.2), opt, EPOCHS * STEPS + 3)
+    ref_opt = _opt()
+    ref = torch.optim.lr_scheduler.CosineAnnealingLR(ref_opt, T_max=EPOCHS * STEPS, eta_min=0.2 * 0.1)  # min_lr x lr
+    theirs = _lrs(ref, ref_opt, EPOCHS * STEPS + 1)
+    assert ours[: EPOCHS * STEPS + 1] == pytest.approx(theirs, rel=1e-9, abs=1e-12)
+    assert ours[-3:] == pytest.approx([0.02] * 3)  # past the end it stays at the floor (torch's would rise again)
+
+
 def test_onecycle_shape():
     total = EPOCHS * STEPS
     opt = _opt(lr=1.0)

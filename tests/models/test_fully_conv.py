@@ -62,6 +62,17 @@ def test_convnet_on_64x64_gives_a_5x5_map_and_keeps_the_weights():
     assert fully_conv(torch.randn(1, 3, 64, 64)).shape == (1, 10, 5, 5)
 
 
+def test_a_non_square_design_input_gives_a_non_square_kernel():
+    """convnet built for 3x32x48: features 64x4x6, so fc4 becomes a 4x6 conv (height first, as torch.flatten)."""
+    torch.manual_seed(0)
+    model = build_model("convnet", input_size=(32, 48)).eval()
+    fully_conv = to_fully_conv(model, (3, 32, 48))
+    assert fully_conv.classifier.fc4.kernel_size == (4, 6)
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(fully_conv(x).flatten(1), model(x), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(NOT_CONVERTIBLE))
 def test_nets_without_an_fc_classifier_are_refused_in_one_line(name):
     with torch.device("meta"):

@@ -26,6 +26,18 @@ def test_round_trip_through_pt_and_safetensors(tmp_path):
         assert torch.equal(target(x), source(x))
 
 
+def test_a_data_parallel_checkpoint_loads_without_its_module_prefix(tmp_path):
+    torch.manual_seed(0)
+    source = build_model("simple_nn").eval()
+    torch.save({"state_dict": torch.nn.DataParallel(source).state_dict()}, tmp_path / "dp.pt")  # keys "module.*"
+    state = read_state_dict(tmp_path / "dp.pt")
+    assert list(state) == list(source.state_dict())
+    target = build_model("simple_nn").eval()
+    load_matching_state_dict(target, state)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(target(x), source(x))
+
+
 def test_mismatched_shapes_are_listed_in_one_line():
     state = build_model("convnet", num_classes=10).state_dict()
     with pytest.raises(CnnlabError) as err:
@@ -79,6 +91,19 @@ def test_gray_input_conv_keeps_the_pretrained_response(imagenet_layout_file):
     """A one-channel image gets the logits the RGB net gives that image repeated over R, G, B."""
     path, reference = imagenet_layout_file
     gray = build_model("tv_resnet18", in_chans=1, input_size=(64, 64), weights=str(path)).eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(gray(x), reference(x.repeat(1, 3, 1, 1)), rtol=1e-4, atol=1e-4)
+
+
+def test_gray_input_keeps_the_first_convs_pretrained_bias(tmp_path):
+    """AlexNet's first conv has a bias (ResNet's has none), CS 6476's gray scenes go through it."""
+    torch.manual_seed(1)
+    reference = torchvision.models.alexnet(weights=None).eval()
+    torch.nn.init.uniform_(reference.features[0].bias, 0.5, 1.0)  # well away from a fresh layer's bias
+    torch.save(reference.state_dict(), tmp_path / "alexnet.pth")
+    gray = build_model("tv_alexnet", in_chans=1, input_size=(64, 64), weights=str(tmp_path / "alexnet.pth")).eval()
+    assert torch.equal(gray.features[0].bias, reference.features[0].bias)
     x = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(gray(x), reference(x.repeat(1, 3, 1, 1)), rtol=1e-4, atol=1e-4)

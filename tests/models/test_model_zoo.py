@@ -119,6 +119,10 @@ def test_bad_options_are_one_line_errors_listing_the_valid_ones():
         build_model("vgg11", dropout=1.5)
     with pytest.raises(CnnlabError, match="'fc_dim' takes layer sizes of at least 1, got -5"):
         build_model("convnet", fc_dim=-5)
+    with pytest.raises(CnnlabError, match="'fc_dim' takes layer sizes of at least 1, got 0"):
+        build_model("convnet", fc_dim=0)  # the boundary: a layer of no units
+    with pytest.raises(CnnlabError, match=r"'hidden' takes layer sizes of at least 1, got \[64, 0\]"):
+        build_model("mlp", hidden=[64, 0])
     with pytest.raises(CnnlabError, match=r"'hidden' takes layer sizes of at least 1, got \[64, 'a'\]"):
         build_model("mlp", hidden=[64, "a"])
     with pytest.raises(CnnlabError, match="unknown activation 'swishh'; did you mean 'swish'"):
@@ -144,3 +148,114 @@ def test_the_dropout_option_reaches_every_dropout_layer(name):
         model = build_model(name, dropout=0.37)
     layers = [m for m in model.modules() if isinstance(m, nn.Dropout | nn.Dropout2d)]
     assert layers and all(m.p == 0.37 for m in layers), [m.p for m in layers]
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if "activation" in MODELS.get(n).options()])
+def test_the_activation_option_reaches_every_activation(name):
+    """activation=tanh leaves no ReLU behind and puts a Tanh wherever the default build has a ReLU."""
+    with torch.device("meta"):
+        relu, tanh = build_model(name), build_model(name, activation="tanh")
+    count = sum(isinstance(m, nn.ReLU) for m in relu.modules())
+    assert count > 0 and not any(isinstance(m, nn.ReLU) for m in tanh.modules())
+    assert sum(isinstance(m, nn.Tanh) for m in tanh.modules()) == count
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_takes_a_non_square_input(name):
+    """H and W are not interchangeable: an input 8 pixels wider than tall builds and runs (shapes only, on meta)."""
+    C, H, W = MODELS.get(name).default_input
+    with torch.device("meta"):
+        model = build_model(name, input_size=(H, W + 8))
+        out = model(torch.empty(2, C, H, W + 8))
+    assert out.shape == (2, MODELS.get(name).default_classes)
+
+
+def _copy_block_into_torchvision(block: nn.Module, stride: int) -> nn.Module:
+    from torchvision.models.resnet import BasicBlock as TorchvisionBlock
+
+    downsample = None if isinstance(block.shortcut, nn.Identity) else block.shortcut
+    theirs = TorchvisionBlock(block.conv1.in_channels, block.conv1.out_channels, stride=stride, downsample=downsample)
+    theirs.load_state_dict({k.replace("shortcut.", "downsample."): v for k, v in block.state_dict().items()})
+    return theirs
+
+
+@pytest.mark.parametrize("stage, stride", [("layer1", 1), ("layer2", 2), ("layer3", 2)])
+def test_resnet_blocks_compute_torchvisions_basic_block(stage, stride):
+    """He et al. 2016 fig. 2 as torchvision writes it: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)),
+    with the stride in the first block of layer2 and layer3 (32x32 -> 16x16 -> 8x8)."""
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    block = getattr(model, stage)[0]
+    x = torch.randn(2, block.conv1.in_channels, 16, 16)
+    with torch.no_grad():
+        for bn in (m for m in block.modules() if isinstance(m, nn.BatchNorm2d)):  # statistics away from 0 and 1
+            bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0), bn.weight.uniform_(0.5, 1.5)
+        ours = block(x)
+        theirs = _copy_block_into_torchvision(block, stride).eval()(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert ours.shape == (2, block.conv2.out_channels, 16 // stride, 16 // stride)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "vgg11"])
+def test_convs_start_from_he_init_with_fan_out(name):
+    """torchvision's init for both families: kaiming_normal_(mode='fan_out', nonlinearity='relu'), so each
+    conv weight has std sqrt(2 / fan_out), fan_out = out_channels * kh * kw (torch's own fan formula)."""
+    torch.manual_seed(0)
+    model = build_model(name)
+    for conv_name, conv in ((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)):
+        _, fan_out = nn.init._calculate_fan_in_and_fan_out(conv.weight)
+        expected = nn.init.calculate_gain("relu") / fan_out**0.5
+        assert conv.weight.std().item() == pytest.approx(expected, rel=0.15), conv_name
+    if name.startswith("vgg"):  # and torchvision's vgg.py Linear init: N(0, 0.01), zero bias
+        for fc in (m for m in model.modules() if isinstance(m, nn.Linear)):
+            assert fc.weight.std().item() == pytest.approx(0.01, rel=0.15) and not fc.bias.any()
+
+
+# Layers in the order the forward pass calls them (Identity placeholders skipped), as the labs describe each net.
+POOL_RELU = "conv relu pool"
+LAYOUTS = {
+    "simple_nn": "conv relu pool conv relu pool fc relu fc relu fc",  # ECE 661 HW2 lab 1
+    "simple_nn_bn": "conv bn relu pool conv bn relu pool fc relu fc relu fc",  # lab 2(b-i)
+    "simple_nn_bn_swish": "conv bn swish pool conv bn swish pool fc swish fc swish fc",  # lab 2(b-iii)
+    "convnet": f"{POOL_RELU} {POOL_RELU} {POOL_RELU} fc relu fc",  # Practical Work 1cd, section 2
+    "convnet_dropout": f"{POOL_RELU} {POOL_RELU} {POOL_RELU} drop fc relu drop fc",  # section 3.4
+    "convnet_bn": "conv bn relu pool conv bn relu pool conv bn relu pool drop fc relu drop fc",  # section 3.5
+    "lenet": f"{POOL_RELU} {POOL_RELU} fc relu fc",  # CM2003 lab 2 task 5
+    "lenet5": f"{POOL_RELU} {POOL_RELU} fc relu fc relu fc",  # LeCun et al. 1998, ReLU and max pooling
+    "alexnet_small": f"{POOL_RELU} {POOL_RELU} conv relu conv relu {POOL_RELU} fc relu fc relu fc",  # task 6
+    "simplenet": "conv pool relu conv pool relu fc relu fc",  # CS 6476 part 5: pool before ReLU
+    "simplenet_dropout": "conv pool relu conv pool relu drop fc relu fc",  # part 7
+    "enpm_open": "conv bn relu pool conv bn relu pool fc relu drop fc relu drop fc",  # ENPM 703 part 5
+    "vgg_mini": "conv bn relu pool conv bn relu pool conv bn relu pool fc",
+    "mlp": "fc relu fc relu fc",
+}
+SHORT = {nn.Conv2d: "conv", nn.Linear: "fc", nn.ReLU: "relu", nn.SiLU: "swish", nn.MaxPool2d: "pool",
+         nn.BatchNorm2d: "bn", nn.Dropout: "drop"}
+
+
+def _called_layers(model: nn.Module, shape: tuple[int, int, int]) -> str:
+    called: list[str] = []
+    leaves = [m for m in model.modules() if not list(m.children()) and not isinstance(m, nn.Identity)]
+    hooks = [m.register_forward_hook(lambda m, a, out: called.append(SHORT[type(m)])) for m in leaves]
+    with torch.device("meta"):
+        model(torch.empty(1, *shape))
+    for hook in hooks:
+        hook.remove()
+    return " ".join(called)
+
+
+def _vgg_layout(name: str) -> str:
+    """torchvision's features for the same configuration, then the CIFAR classifier of vgg.py's docstring."""
+    with torch.device("meta"):
+        features = getattr(torchvision.models, name)(weights=None).features
+    return _called_layers(features, (3, 32, 32)) + " drop fc relu drop fc relu fc"
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if not n.startswith(("tv_", "resnet"))])
+def test_the_forward_pass_calls_the_labs_layers_in_order(name):
+    """Catches a dropped, doubled or misplaced layer that leaves the parameter count as it was
+    (ResNet blocks are checked against torchvision's BasicBlock; the tv_ nets are torchvision's)."""
+    expected = _vgg_layout(name) if name.startswith("vgg") and name != "vgg_mini" else LAYOUTS[name]
+    with torch.device("meta"):
+        model = build_model(name)
+    assert _called_layers(model, MODELS.get(name).default_input) == expected

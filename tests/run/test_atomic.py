@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -28,6 +29,14 @@ def test_write_is_complete_on_disk(tmp_path):
 def test_run_folders_never_collide(tmp_path):
     a, b = RunDir.create(tmp_path, "same"), RunDir.create(tmp_path, "same")
     assert a.path != b.path and a.path.parent == b.path.parent and (b.path / "checkpoints").is_dir()
+
+
+def test_run_folders_are_named_by_their_start_time_then_numbered(tmp_path, monkeypatch):
+    started, strftime = time.localtime(), time.strftime
+    monkeypatch.setattr(time, "strftime", lambda fmt, t=None: strftime(fmt, started))  # three runs in one second
+    names = [RunDir.create(tmp_path, "mnist").path.name for _ in range(3)]
+    stem = f"mnist-{strftime('%Y%m%d-%H%M%S', started)}"  # runs/<name>-<YYYYmmdd-HHMMSS>, as the README shows
+    assert names == [stem, f"{stem}-2", f"{stem}-3"]
 
 
 def test_stray_temporaries_are_removed_and_nothing_else(tmp_path):

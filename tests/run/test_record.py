@@ -63,6 +63,7 @@ def test_a_legacy_run_reads_reports_and_restores(legacy_run):
     restored = restore_model(path)
     for a, b in zip(restored.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
+    assert not any(m.training for m in restored.modules())  # ready to predict: dropout off, BN statistics fixed
 
 
 def test_a_legacy_run_cannot_be_resumed_and_says_why(legacy_run, tiny_config):
@@ -92,6 +93,7 @@ def test_records_round_trip_and_refuse_newer_schemas(tmp_path, tiny_config):
     ("folder", "is not a cnnlab run directory (no such folder)"),
     ("empty", "is not a cnnlab run directory (no config.yaml)"),
     ("killed", "the run was killed before it started: start it again"),
+    ("half", "the run was killed before it started: start it again"),  # data.json and model.txt, no config.yaml
     ("json", "summary.json is not valid JSON"),
     ("metrics", "metrics.jsonl line 2 is not JSON"),
 ])
@@ -99,8 +101,11 @@ def test_damaged_run_folders_are_one_clear_error(tmp_path, tiny_config, damage, 
     path = tmp_path / "run"
     if damage != "folder":
         path.mkdir()
-    if damage == "killed":
+    if damage in ("killed", "half"):
         (path / "checkpoints").mkdir()
+    if damage == "half":  # killed inside write_record, which writes config.yaml last
+        (path / "data.json").write_text(json.dumps(LEGACY_DATA))
+        (path / "model.txt").write_text("SimpleNN()\n")
     if damage in ("json", "metrics"):
         (path / "config.yaml").write_text(dump_yaml(tiny_config))
         (path / "summary.json").write_text("{" if damage == "json" else json.dumps(LEGACY_SUMMARY))
