@@ -4,10 +4,12 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cnnlab.engine.fit import fit
 from cnnlab.engine.losses import Loss
-from cnnlab.engine.loop import FiniteCheck, NonFiniteLoss
+from cnnlab.engine.loop import FiniteCheck, NonFiniteLoss, train_one_epoch
+from cnnlab.engine.precision import resolve_precision
 from cnnlab.engine.progress import Progress
 from cnnlab.errors import CnnlabError
 from cnnlab.run import RunDir
@@ -69,3 +71,41 @@ def test_finite_check_names_the_first_bad_step_even_in_windows():
     with pytest.raises(NonFiniteLoss) as caught:
         check(4, torch.tensor(float("inf")), 0.3)
     assert (caught.value.step, caught.value.last_finite_loss, caught.value.lr) == (3, 1.5, 0.2)
+
+
+def test_a_non_finite_validation_loss_is_a_divergence_too(tiny_config, monkeypatch):
+    """Weights still finite but the validation loss not (logits overflowing): epoch 2 is not committed."""
+    loss_call, after_epoch_1 = Loss.__call__, []
+
+    def nan_in_later_validation(self, logits, targets):
+        loss = loss_call(self, logits, targets)
+        return loss * float("nan") if after_epoch_1 and not torch.is_grad_enabled() else loss
+
+    monkeypatch.setattr(Loss, "__call__", nan_in_later_validation)
+    summary = fit(with_overrides(tiny_config, "train.epochs=3"), progress=QUIET, callbacks=[after_epoch_1.append])
+    run = RunDir(summary.run_dir)
+    assert summary.status == "diverged" and summary.test is None and run.confusion() is None
+    assert (summary.divergence.epoch, summary.divergence.step, summary.divergence.what) == (2, None, "val loss")
+    assert run.checkpoints.epochs() == [1] and [r.epoch for r in run.metrics()] == [1]
+
+
+def test_on_the_cpu_a_non_finite_loss_stops_before_its_own_update():
+    """Every loss is looked at before backward: the weights stay those after the last finite step."""
+    calls = []
+
+    def nan_at_step_3(logits, targets):
+        calls.append(1)
+        loss = F.cross_entropy(logits, targets)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = [(torch.randn(8, 1, 4, 4), torch.randint(0, 10, (8,))) for _ in range(6)]
+    after_each_step = []
+    with pytest.raises(NonFiniteLoss) as caught:
+        train_one_epoch(model, batches, Loss("nan_at_3", nan_at_step_3, 10, math.log(10)), optimizer, None,
+                        resolve_precision("cpu", "fp32", False), num_classes=10,
+                        on_batch=lambda: after_each_step.append({k: v.clone() for k, v in model.state_dict().items()}))
+    assert caught.value.step == 3 and len(after_each_step) == 2
+    assert all(torch.equal(v, after_each_step[-1][k]) for k, v in model.state_dict().items())

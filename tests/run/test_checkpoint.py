@@ -55,7 +55,7 @@ def test_restored_optimizer_and_schedule_continue_exactly_as_the_originals(tmp_p
     assert fresh_schedule.get_last_lr() == schedule.get_last_lr()
 
 
-def test_the_codec_keeps_every_kind_of_value():
+def test_the_codec_keeps_every_kind_of_value(tmp_path):
     state = {"ints": {0: torch.arange(3), 7: [1, (2.5, None)]}, "rng": torch.get_rng_state(),
              "np": np.arange(6, dtype=np.float32).reshape(2, 3), "py": random.getstate()[1][:5],
              "flags": (True, False, "x"), "nan": float("nan"), "inf": -float("inf"), "big": 2**100,
@@ -67,6 +67,10 @@ def test_the_codec_keeps_every_kind_of_value():
     assert isinstance(back["np"], np.ndarray) and np.array_equal(back["np"], state["np"])
     assert back["flags"] == (True, False, "x") and np.isnan(back["nan"]) and back["inf"] == -float("inf")
     assert back["bf16"].dtype == torch.bfloat16 and back["scalar"].shape == () and back["empty"].shape == (0, 4)
+    # and through a committed file, whose metadata is strict JSON (no bare NaN or Infinity)
+    Checkpoints(tmp_path).commit(1, {"w": torch.ones(1)}, state, {})
+    read = Checkpoints(tmp_path).load(1).state
+    assert np.isnan(read["nan"]) and read["inf"] == -float("inf") and read["flags"] == (True, False, "x")
 
 
 def test_equal_states_give_equal_bytes_whatever_their_key_order(tmp_path):
