@@ -169,7 +169,3 @@ def evaluate(
             logits = model(x)
         tally.add(loss_fn(logits, y), loss_fn.scores(logits), y)
     return tally.result(time.perf_counter() - start)
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
