@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cnnlab.cli.commands import OneLineParser
 from cnnlab.cli.main import main
 from cnnlab.config.recipes import RECIPES_DIR, find_recipe, packaged_recipes
 from cnnlab.errors import CnnlabError
@@ -113,6 +114,18 @@ def test_user_errors_are_one_line_with_status_2(argv, message, capsys):
     assert exit_code(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("cnnlab: error: ") and message in err
+
+
+@pytest.mark.parametrize("argparse_message", [
+    "argument COMMAND: invalid choice: 'trian' (choose from 'train', 'recipes', 'eval')",  # Python < 3.12.7
+    "argument COMMAND: invalid choice: 'trian' (choose from train, recipes, eval)",  # 3.12.7 and later
+])
+def test_the_unknown_choice_message_reads_both_argparse_formats(argparse_message, capsys):
+    with pytest.raises(SystemExit) as done:
+        OneLineParser(prog="cnnlab").error(argparse_message)
+    assert done.value.code == 2
+    assert capsys.readouterr().err == ("cnnlab: error: unknown command 'trian'; did you mean 'train'? "
+                                       "(valid: train, recipes, eval) (see 'cnnlab --help')\n")
 
 
 # --- 3. --json: stdout holds the JSON alone ---------------------------------------------------

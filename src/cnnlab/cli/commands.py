@@ -68,7 +68,9 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         wrong = re.search(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if wrong:  # "argument COMMAND: invalid choice: 'trian'" -> unknown command 'trian'; did you mean 'train'?
-            what, word, choices = wrong.group(1), wrong.group(2), re.findall(r"'([^']*)'", wrong.group(3))
+            # Python < 3.12.7 quotes each choice ('a', 'b'), later versions do not (a, b)
+            what, word = wrong.group(1), wrong.group(2)
+            choices = [c.strip().strip("'") for c in wrong.group(3).split(",")]
             what = "command" if what == "COMMAND" else what
             message = f"unknown {what} '{word}'{did_you_mean(word, choices)} (valid: {', '.join(choices)})"
         self.exit(EXIT_USER_ERROR, f"cnnlab: error: {message} (see '{self.prog} --help')\n")
