@@ -25,6 +25,14 @@ def with_overrides(config, *overrides):
     return config_from_dict(apply_overrides(config_to_dict(config), list(overrides)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def autotune_cache(tmp_path_factory):
+    """Measured ``auto`` settings are cached for this test session only (and its subprocesses),
+    never in the user's ~/.cache."""
+    os.environ["CNNLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cnnlab-cache"))
+    return os.environ["CNNLAB_CACHE_DIR"]
+
+
 @pytest.fixture(scope="session")
 def fashion_dir():
     try:

@@ -140,6 +140,10 @@ DEFECTS = {
                          "holds no complete CIFAR-10: "),
     "corrupt deflate": (FASHION, lambda t: f"data.root={corrupt_deflate(t / 'fm')}",
                         "cannot read IDX file "),
+    "budget below an epoch": (FASHION, "train.time_budget_s=1",
+                              "train.time_budget_s=1 is too short for one epoch: here one epoch (215 steps of "),
+    "budget 0": (FASHION, "train.time_budget_s=0", "'train.time_budget_s' must be > 0, got 0"),
+    "compile maybe": (FASHION, "train.compile=maybe", "must be one of auto, true, false, got 'maybe'"),
     "shapes differ": (FASHION, lambda t: f"data.root={fashion_files(t / 'fm', test_hw=(32, 32))}",
                       "train images are 1x28x28 but test images are 1x32x32"),
 }

@@ -81,11 +81,12 @@ def test_a_quoted_boolean_says_to_drop_the_quotes(word, message):
 
 
 def test_the_engine_accepts_what_the_schema_gives_it():
-    from cnnlab.engine.precision import resolve_precision
+    from cnnlab.engine.precision import candidate_settings
 
-    for word, layout in [("true", True), ("false", False), ("auto", False)]:
+    for word, layouts in [("true", [True]), ("false", [False]), ("auto", [True, False])]:  # auto: both, timed
         train = load_recipe(None, [f"train.channels_last={word}", "train.precision=fp32", "train.device=cpu"]).train
-        assert resolve_precision(train.device, train.precision, train.channels_last).channels_last is layout
+        offered = candidate_settings(train.device, train.precision, train.channels_last, train.compile)
+        assert [c.channels_last for c in offered] == layouts
 
 
 # --- ranges: Annotated[..., Range(...)] beside each field -------------------------------------

@@ -146,9 +146,10 @@ def environment() -> str:
 
     from cnnlab.run.environment import cpu_name
 
-    bf16 = torch.cpu._is_avx512_bf16_supported()
+    from cnnlab.engine.precision import cpu_has_native_bf16
+
     return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}, "
-            f"AVX-512 BF16: {'yes' if bf16 else 'no'}")
+            f"ISA {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}")
 
 
 def bench_models(names: list[str], settings: BenchSettings, *, threads: int | None = None,

@@ -150,8 +150,14 @@ class TrainConfig:
     monitor: Literal["val_acc", "val_loss", "val_top5"] = "val_acc"  # best checkpoint, early stopping; val_* only
     early_stopping: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     device: Device = "auto"  # the GPU where there is one, else the CPU
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto = bf16 where the hardware has it natively
-    channels_last: Literal["auto"] | bool = "auto"  # auto = with bf16 (faster convs on CPU and GPU)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto = the faster of fp32 and native bf16
+    # auto = measured: a few training steps of each candidate, the fastest kept and cached per machine
+    channels_last: Literal["auto"] | bool = "auto"
+    compile: Literal["auto"] | bool = False  # torch.compile the model; auto = timed on CUDA (slower on CPUs, issue 8)
+    # seconds for the epochs (training, validation, checkpoints): the schedule is laid out over the steps that
+    # fit, from the measured step time, and re-planned once after epoch 1; train.epochs is then the most it
+    # may plan. None: train.epochs, however long they take
+    time_budget_s: Positive | None = None
     threads: Count | None = None  # torch intra-op threads; None keeps torch's default (all cores)
     eval_test: bool = True  # evaluate the test split once at the end, with the best checkpoint: the reported result
 

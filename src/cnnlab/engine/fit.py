@@ -23,6 +23,7 @@ from cnnlab.config import RunConfig, dump_yaml
 from cnnlab.engine.loop import NonFiniteLoss, evaluate, train_one_epoch
 from cnnlab.engine.progress import Progress
 from cnnlab.engine.resume import check_resumable, data_record, resume_run, trainer_state
+from cnnlab.engine.schedule import retarget
 from cnnlab.engine.session import Session, all_finite, setup
 from cnnlab.engine.summary import build_summary, metric_row
 from cnnlab.models import count_parameters
@@ -35,24 +36,36 @@ EpochCallback = Callable[[MetricsRow], None]
 def train_epoch(session: Session, epoch: int, progress: Progress) -> MetricsRow | Divergence:
     """Train and validate one epoch; a Divergence instead of a row when something went non-finite."""
     start, K = time.perf_counter(), session.splits.num_classes
-    epochs = session.config.train.epochs
-    progress.start_epoch(epoch, epochs, len(session.loaders["train"]))
+    steps = session.plan.steps_in(epoch) if session.plan else len(session.loaders["train"])
+    progress.start_epoch(epoch, session.epochs, steps)
     lr = session.optimizer.param_groups[0]["lr"]
     try:
-        train = train_one_epoch(session.model, session.loaders["train"], session.loss_fn, session.optimizer,
+        train = train_one_epoch(session.runner, session.loaders["train"], session.loss_fn, session.optimizer,
                                 session.scheduler, session.precision, num_classes=K, l1=session.config.optim.l1,
-                                scaler=session.scaler, on_batch=progress.advance, check=session.check)
+                                scaler=session.scaler, on_batch=progress.advance, check=session.check,
+                                max_steps=steps)
     except NonFiniteLoss as bad:
         return Divergence(epoch, bad.step, bad.lr, bad.last_finite_loss, "train loss")
     if epoch == 1:
         session.first_loss = train.first_loss
         progress.log(f"first batch loss {train.first_loss:.4f} "
                      f"(expected {session.loss_fn.initial:.4f} at an untrained start)")
-    val = evaluate(session.model, session.loaders["val"], session.loss_fn, session.precision, num_classes=K)
+    val = evaluate(session.runner, session.loaders["val"], session.loss_fn, session.precision, num_classes=K)
     if not math.isfinite(val.loss) or not all_finite(session.model):
         what = "val loss" if not math.isfinite(val.loss) else "weights"
         return Divergence(epoch, None, lr, session.check.last_finite, what)
     return metric_row(epoch, lr, train, val, wall_time=time.perf_counter() - start)
+
+
+def replan(session: Session, row: MetricsRow, elapsed_s: float, progress: Progress) -> None:
+    """After epoch 1 of a time-budgeted run: plan the steps again from what the epoch took, and
+    lay the schedule over the new count (before the checkpoint, which then holds the new plan)."""
+    plan = session.plan
+    before = plan.total_steps
+    plan.replan(elapsed_s=elapsed_s, train_s=row.epoch_time, wall_s=row.wall_time, steps_done=plan.steps_in(1))
+    retarget(session.scheduler, session.schedule(plan.total_steps))
+    progress.log(f"time budget {plan.budget_s:g}s: epoch 1 took {elapsed_s:.1f}s; planned {plan.total_steps} steps "
+                 f"({plan.total_steps / plan.steps_per_epoch:.2f} epochs; {before} before epoch 1)")
 
 
 def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: Progress,
@@ -62,23 +75,27 @@ def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: 
     The row goes to metrics.jsonl before the checkpoint commits, so after a kill the newest
     checkpoint names the epoch to resume from and any later row is dropped.
     """
-    monitor, epochs = session.monitor, session.config.train.epochs
-    for epoch in range(len(rows) + 1, epochs + 1):
+    monitor, start = session.monitor, time.perf_counter()
+    epoch = len(rows) + 1
+    while epoch <= session.epochs:  # a time budget re-plans the count after epoch 1
         if monitor.should_stop:  # a run resumed after the epoch that stopped it
             break
         result = train_epoch(session, epoch, progress)
         if isinstance(result, Divergence):
-            progress.end_epoch(None, epochs)
+            progress.end_epoch(None, session.epochs)
             return "diverged", result
+        if session.plan and epoch == 1 and not session.plan.replanned:
+            replan(session, result, time.perf_counter() - start, progress)
         improved = monitor.update(result)
         rows.append(result)
         run.write_metrics(rows)
         run.checkpoints.commit(epoch, session.model.state_dict(), trainer_state(session),
                                {"best_epoch": monitor.best_epoch, "monitor": monitor.key, "best": monitor.best},
                                keep={monitor.best_epoch})
-        progress.end_epoch(result, epochs, improved=improved)
+        progress.end_epoch(result, session.epochs, improved=improved)
         for callback in callbacks:
             callback(result)
+        epoch += 1
     if monitor.should_stop:
         progress.log(f"early stopping: {monitor.key} has not improved for {monitor.patience} epochs")
         return "early_stopped", None
@@ -91,7 +108,7 @@ def final_test(session: Session, run: RunDir, progress: Progress) -> TestResult 
     if not session.config.train.eval_test or not monitor.best_epoch:
         return None
     session.model.load_state_dict(run.checkpoints.weights(monitor.best_epoch))
-    result = evaluate(session.model, session.loaders["test"], session.loss_fn, session.precision,
+    result = evaluate(session.runner, session.loaders["test"], session.loss_fn, session.precision,
                       num_classes=session.splits.num_classes)
     checkpoint = f"best (epoch {monitor.best_epoch}, by {monitor.key})"
     run.write_confusion(Confusion(split="test", classes=list(session.splits.classes),
@@ -106,14 +123,14 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
     """Train one run end to end (or resume the run folder ``resume``); returns its summary."""
     progress = progress or Progress()
     wall_start = time.perf_counter()
-    if resume:
-        check_resumable(resume)  # a finished run is refused before seconds of set-up
-    session = setup(config)
+    recorded = check_resumable(resume).settings() if resume else None  # a finished run is refused at once
+    session = setup(config, recorded_settings=recorded)
     if resume:
         run, rows = resume_run(session, resume)
     else:
         run, rows = RunDir.create(config.output_dir, config.name), []
-        run.write_record(data_record(session), dump_yaml(config), repr(session.model) + "\n")
+        run.write_record(data_record(session), dump_yaml(config), repr(session.model) + "\n",
+                         settings=session.choice.to_dict())
     log_start(session, run, progress, len(rows) + 1)
 
     def summary(status: Status, **outcome) -> Summary:
@@ -148,9 +165,13 @@ def log_start(session: Session, run: RunDir, progress: Progress, first_epoch: in
     progress.log(f"data {session.config.data.name}: train {splits.train_labels.size} / val {splits.val_labels.size}"
                  f" / test {splits.test_labels.size} images of {C}x{H}x{W}, {splits.num_classes} classes")
     progress.log(f"model {session.config.model.name}: {count_parameters(model):,} parameters "
-                 f"({count_parameters(model, trainable_only=True):,} trainable); {precision.name}"
-                 f"{' channels_last' if precision.channels_last else ''} on {precision.device} "
+                 f"({count_parameters(model, trainable_only=True):,} trainable) on {precision.device} "
                  f"({torch.get_num_threads()} threads)")
+    progress.log(f"settings {session.choice.describe()}")
+    if session.plan:
+        plan = session.plan
+        progress.log(f"time budget {plan.budget_s:g}s: {plan.total_steps} steps planned "
+                     f"({plan.total_steps / plan.steps_per_epoch:.2f} epochs of {plan.steps_per_epoch} steps)")
 
 
 def log_divergence(d: Divergence, run: RunDir, progress: Progress) -> None:

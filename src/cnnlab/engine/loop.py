@@ -112,8 +112,10 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     on_batch: Callable[[], None] | None = None,
     check: FiniteCheck | None = None,
+    max_steps: int | None = None,
 ) -> EpochResult:
-    """Train over ``batches`` once; scheduler steps every batch. Metrics are over the epoch.
+    """Train over ``batches`` once (or its first ``max_steps`` batches: a time budget's partial
+    last epoch); the scheduler steps every batch. Metrics are over the steps trained.
 
     Raises ``NonFiniteLoss`` at the first non-finite loss (``check`` keeps the last finite one
     across epochs), so a diverging run stops before it trains on NaN.
@@ -145,6 +147,8 @@ def train_one_epoch(
         tally.add(loss.detach(), loss_fn.scores(logits.detach()), y)
         if on_batch is not None:
             on_batch()
+        if max_steps is not None and step >= max_steps:
+            break
     check.flush()
     if precision.device.type == "cuda":
         torch.cuda.synchronize(precision.device)

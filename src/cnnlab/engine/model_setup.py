@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from cnnlab.config.schema import FinetuneConfig
 from cnnlab.engine.finetune import finetune_model
-from cnnlab.models import build_model
+from cnnlab.data.normalize import ChannelStats
+from cnnlab.models import FitsToData, build_model
+
+DATA_FIT_IMAGES = 10_000  # a whitening layer's patch covariance settles long before the whole split
 
 
 def create_model(name: str, options: dict[str, Any], *, finetune: FinetuneConfig, in_chans: int,
@@ -23,3 +27,19 @@ def create_model(name: str, options: dict[str, Any], *, finetune: FinetuneConfig
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Only parameters that train go to the optimizer (frozen ones get no state and no decay)."""
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def fit_model_to_data(model: nn.Module, images, stats: ChannelStats, device: torch.device) -> None:
+    """Let a model with a data-dependent layer (a frozen whitening conv) fit it to training images.
+
+    images: the training split, (N, C, H, W) uint8; at most ``DATA_FIT_IMAGES`` of them, evenly
+    spaced, are normalized as the loader will normalize them and passed to ``fit_to_data``.
+    """
+    if not isinstance(model, FitsToData):
+        return
+    images = torch.as_tensor(images)
+    step = max(1, len(images) // DATA_FIT_IMAGES)
+    x = images[::step][:DATA_FIT_IMAGES].float() / 255  # (n, C, H, W) in [0, 1]
+    C = x.shape[1]
+    x = (x - torch.tensor(stats.mean).view(1, C, 1, 1)) / torch.tensor(stats.std).view(1, C, 1, 1)
+    model.fit_to_data(x.to(device))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnlab.engine.budget import Plan
+from cnnlab.engine.schedule import retarget
 from cnnlab.engine.seed import capture_rng_state, restore_rng_state
 from cnnlab.engine.session import Session
 from cnnlab.errors import CnnlabError
@@ -40,6 +42,7 @@ def trainer_state(session: Session) -> dict[str, Any]:
         "first_loss": session.first_loss,
         "last_finite_loss": session.check.last_finite,
         "scaler": session.scaler.state_dict() if session.scaler else None,
+        "plan": session.plan.to_dict() if session.plan else None,
     }
 
 
@@ -53,6 +56,9 @@ def load_trainer_state(session: Session, weights: dict, state: dict[str, Any]) -
     restore_rng_state(state["rng"], session.generator)
     session.first_loss = state["first_loss"]
     session.check.last_finite = state["last_finite_loss"]
+    if state.get("plan"):  # the time budget's plan as it stood: the run finishes that plan
+        session.plan = Plan.from_dict(state["plan"])
+        retarget(session.scheduler, session.schedule(session.plan.total_steps))
 
 
 def check_resumable(path: str) -> RunDir:

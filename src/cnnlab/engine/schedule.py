@@ -65,22 +65,31 @@ def with_warmup(factor: Factor, warmup_steps: int, start: float) -> Factor:
     return lambda s: factor(s) * (start + (1 - start) * min(1.0, s / warmup_steps))
 
 
-def build_schedule(
-    name: str,
-    optimizer: torch.optim.Optimizer,
-    *,
-    epochs: int,
-    steps_per_epoch: int,
-    warmup_epochs: float = 0.0,
-    warmup_start: float = 0.0,
-    **options,
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-batch scheduler for ``epochs`` x ``steps_per_epoch`` steps; ``options`` go to the
+def schedule_factor(name: str, *, total_steps: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
+                    warmup_start: float = 0.0, **options) -> Factor:
+    """The lr factor of schedule ``name`` over ``total_steps`` steps; ``options`` go to the
     schedule (those left at None take its defaults)."""
     builder = SCHEDULES.get(name)
     options = {k: v for k, v in options.items() if v is not None}
     check_options(f"schedule '{name}'", builder, options, exclude=["total_steps", "steps_per_epoch"])
-    factor = builder(total_steps=max(1, epochs * steps_per_epoch), steps_per_epoch=steps_per_epoch, **options)
-    factor = with_warmup(factor, round(warmup_epochs * steps_per_epoch), warmup_start)
+    factor = builder(total_steps=max(1, total_steps), steps_per_epoch=steps_per_epoch, **options)
+    return with_warmup(factor, round(warmup_epochs * steps_per_epoch), warmup_start)
+
+
+def build_schedule(name: str, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
+                   **options) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-batch scheduler for ``epochs`` x ``steps_per_epoch`` steps (see ``schedule_factor``)."""
+    factor = schedule_factor(name, total_steps=epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch, **options)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
+
+def retarget(scheduler: torch.optim.lr_scheduler.LambdaLR, factor: Factor) -> None:
+    """Give ``scheduler`` a new factor (a time budget re-planned the steps) from its current step on.
+
+    The lr of the next step is set at once, so a run resumed from a checkpoint saved after the
+    re-planning trains exactly as the run that re-planned.
+    """
+    scheduler.lr_lambdas = [factor] * len(scheduler.optimizer.param_groups)
+    for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -11,14 +12,16 @@ from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.normalize import ChannelStats
 from cnnlab.data.prepare import prepare_splits
 from cnnlab.data.splits import Splits
+from cnnlab.engine.autotune import Choice, TuneCache, choose, training_step, workload_key
 from cnnlab.engine.losses import Loss, build_loss
 from cnnlab.engine.loop import FiniteCheck
-from cnnlab.engine.model_setup import create_model, trainable_parameters
+from cnnlab.engine.model_setup import create_model, fit_model_to_data, trainable_parameters
 from cnnlab.engine.monitor import Monitor
 from cnnlab.engine.optim import build_optimizer
-from cnnlab.engine.precision import Precision, resolve_precision
+from cnnlab.engine.precision import Precision, candidate_settings
 from cnnlab.engine.run_data import make_loaders
-from cnnlab.engine.schedule import build_schedule
+from cnnlab.engine.budget import Plan, first_plan
+from cnnlab.engine.schedule import Factor, retarget, schedule_factor
 from cnnlab.engine.seed import make_generator, seed_everything
 
 
@@ -27,11 +30,12 @@ class Session:
     """Everything a run trains with, built from its config before any file is written."""
 
     config: RunConfig
-    precision: Precision
+    choice: Choice  # the precision, layout and compilation, and how they were chosen
     splits: Splits
     stats: ChannelStats
     loss_fn: Loss
-    model: torch.nn.Module
+    model: torch.nn.Module  # the weights that are saved
+    runner: torch.nn.Module  # what runs them: the model, or torch.compile of it
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     generator: torch.Generator
@@ -39,38 +43,108 @@ class Session:
     monitor: Monitor
     scaler: torch.amp.GradScaler | None
     check: FiniteCheck
+    plan: Plan | None = None  # the steps a time budget holds (train.time_budget_s); None: train.epochs
     first_loss: float | None = None  # loss of the very first batch, beside its expected value
 
+    @property
+    def precision(self) -> Precision:
+        return self.choice.precision
 
-def setup(config: RunConfig) -> Session:
-    """Validate and build every piece; a bad name or option fails here, before a run folder exists."""
+    @property
+    def epochs(self) -> int:
+        """Epochs to train: the plan's where there is a time budget, else train.epochs."""
+        return self.plan.epochs if self.plan else self.config.train.epochs
+
+    def schedule(self, total_steps: int) -> Factor:
+        """The recipe's lr schedule laid out over ``total_steps`` training steps."""
+        return lr_factor(self.config, total_steps=total_steps, steps_per_epoch=len(self.loaders["train"]))
+
+
+def make_optimizer_factory(config: RunConfig):
+    o = config.optim
+    return functools.partial(build_optimizer, o.name, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum,
+                             nesterov=o.nesterov, betas=o.betas, alpha=o.alpha, eps=o.eps)
+
+
+def choose_settings(config: RunConfig, model: torch.nn.Module, splits: Splits, stats: ChannelStats,
+                    loss_fn: Loss, *, recorded: dict | None, measure_single: bool,
+                    cache: TuneCache | None) -> Choice:
+    """The run's precision, layout and compilation: those ``recorded`` in a resumed run's
+    settings.json, else the recipe's, with what it leaves at ``auto`` measured on this model
+    and batch (or found in ``cache``)."""
+    t = config.train
+    candidates = candidate_settings(t.device, t.precision, t.channels_last, t.compile)
+    if recorded is not None:  # a resumed run keeps what it started with
+        candidates = candidate_settings(t.device, recorded["precision"], recorded["channels_last"],
+                                        recorded["compile"])
+        choice = Choice.recorded(recorded, candidates[0])
+        if choice.step_s is not None or not measure_single:
+            return choice
+    batch = min(config.data.batch_size, len(splits.train_labels))
+    images = splits.train_images[:batch]  # (B, C, H, W) uint8: a real batch, unaugmented
+    mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
+    std = torch.tensor(stats.std).view(1, -1, 1, 1)
+    x = (torch.as_tensor(images).float() / 255 - mean) / std
+    y = torch.as_tensor(splits.train_labels[:batch], dtype=torch.int64)
+    build_step = functools.partial(training_step, model, loss_fn=loss_fn,
+                                   make_optimizer=make_optimizer_factory(config), images=x, labels=y)
+    key = workload_key(model, model_name=config.model.name, input_shape=tuple(images.shape[1:]), batch=batch,
+                       optimizer=config.optim.name, candidates=candidates)
+    return choose(candidates, lambda setting: build_step(setting), batch=batch, key=key, cache=cache,
+                  measure_single=measure_single)
+
+
+def lr_factor(config: RunConfig, *, total_steps: int, steps_per_epoch: int) -> Factor:
+    """The recipe's lr schedule laid out over ``total_steps`` training steps."""
+    s = config.schedule
+    return schedule_factor(s.name, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+                           warmup_epochs=s.warmup_epochs, warmup_start=s.warmup_start, step_size=s.step_size,
+                           gamma=s.gamma, min_lr=s.min_lr, pct_start=s.pct_start, div_factor=s.div_factor)
+
+
+def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: TuneCache | None = None) -> Session:
+    """Validate and build every piece; a bad name or option fails here, before a run folder exists.
+
+    ``recorded_settings`` (a resumed run's ``settings.json``) replaces measuring ``auto``.
+    """
     seed_everything(config.seed)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    precision = resolve_precision(config.train.device, config.train.precision, config.train.channels_last)
+    t = config.train
+    lr_factor(config, total_steps=1, steps_per_epoch=1)  # a bad schedule fails before seconds of measuring
+    device = candidate_settings(t.device, t.precision, t.channels_last, t.compile)[0].device  # checks them all
     splits, stats = prepare_splits(config.data)
     loss_fn = build_loss(config.loss.name, splits.num_classes,
                          label_smoothing=config.loss.label_smoothing, margin=config.loss.margin)
     C, H, W = splits.train_images.shape[1:]
     model = create_model(config.model.name, config.model.options, finetune=config.finetune,
-                         in_chans=C, num_outputs=loss_fn.num_outputs, input_size=(H, W))
-    layout = torch.channels_last if precision.channels_last else torch.preserve_format
-    model = model.to(precision.device, memory_format=layout)
-    o = config.optim
-    optimizer = build_optimizer(o.name, trainable_parameters(model), lr=o.lr, weight_decay=o.weight_decay,
-                                momentum=o.momentum, nesterov=o.nesterov, betas=o.betas, alpha=o.alpha, eps=o.eps)
+                         in_chans=C, num_outputs=loss_fn.num_outputs, input_size=(H, W)).to(device)
+    fit_model_to_data(model, splits.train_images, stats, device)
+    choice = choose_settings(config, model, splits, stats, loss_fn, recorded=recorded_settings,
+                             measure_single=t.time_budget_s is not None, cache=cache or TuneCache())
+    precision = choice.precision
+    if precision.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    runner = torch.compile(model) if precision.compile else model
+    optimizer = make_optimizer_factory(config)(trainable_parameters(model))
     generator = make_generator(config.seed, precision.device)
     loaders = make_loaders(splits, stats, config.data, precision, generator)
-    s = config.schedule
-    scheduler = build_schedule(s.name, optimizer, epochs=config.train.epochs, steps_per_epoch=len(loaders["train"]),
-                               warmup_epochs=s.warmup_epochs, warmup_start=s.warmup_start, step_size=s.step_size,
-                               gamma=s.gamma, min_lr=s.min_lr, pct_start=s.pct_start, div_factor=s.div_factor)
+    steps_per_epoch = len(loaders["train"])
+    plan = None
+    if t.time_budget_s is not None:
+        plan = first_plan(t.time_budget_s, step_s=choice.step_s, steps_per_epoch=steps_per_epoch,
+                          batch=config.data.batch_size, val_images=len(splits.val_labels), max_epochs=t.epochs)
     stop = config.train.early_stopping
     monitor = Monitor(config.train.monitor, stop.patience, stop.min_delta)
     scaler = torch.amp.GradScaler("cuda") if precision.name == "fp16" else None
-    return Session(config=config, precision=precision, splits=splits, stats=stats, loss_fn=loss_fn, model=model,
-                   optimizer=optimizer, scheduler=scheduler, generator=generator, loaders=loaders, monitor=monitor,
-                   scaler=scaler, check=FiniteCheck(precision.device))
+    # the schedule's factor is set below, once the session can lay it out over the planned steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    session = Session(config=config, choice=choice, splits=splits, stats=stats, loss_fn=loss_fn, model=model,
+                      runner=runner, optimizer=optimizer, scheduler=scheduler, generator=generator, loaders=loaders,
+                      monitor=monitor, scaler=scaler, check=FiniteCheck(precision.device), plan=plan)
+    total = plan.total_steps if plan else t.epochs * steps_per_epoch
+    retarget(scheduler, session.schedule(total))
+    return session
 
 
 def all_finite(model: torch.nn.Module) -> bool:

@@ -58,4 +58,13 @@ def build_summary(session, run_path: str, rows: Sequence[MetricsRow], *, status:
         environment=describe_environment(precision.device),
         divergence=divergence,
         failure=failure,
+        settings=session.choice.to_dict(),
+        budget=budget_record(session.plan, len(rows), train_wall_seconds(rows)) if session.plan else None,
     )
+
+
+def budget_record(plan, epochs_run: int, train_wall_s: float) -> dict:
+    """What a time budget planned and what the run did: steps, epochs and seconds."""
+    return {"budget_s": plan.budget_s, "planned_steps": plan.total_steps, "actual_steps": plan.steps_through(epochs_run),
+            "steps_per_epoch": plan.steps_per_epoch, "planned_epochs": round(plan.total_steps / plan.steps_per_epoch, 3),
+            "train_wall_s": train_wall_s, "plans": plan.history}

@@ -13,11 +13,12 @@ from cnnlab.models import (  # noqa: F401  (registration)
     vgg,
 )
 from cnnlab.models.fully_conv import FullyConvNet, to_fully_conv
-from cnnlab.models.registry import MODELS, ModelEntry, build_model, count_parameters, register_model
+from cnnlab.models.registry import MODELS, FitsToData, ModelEntry, build_model, count_parameters, register_model
 from cnnlab.models.weights import load_matching_state_dict, read_state_dict
 
 __all__ = [
     "MODELS",
+    "FitsToData",
     "FullyConvNet",
     "ModelEntry",
     "build_model",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -40,6 +40,15 @@ class ModelEntry:
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
+
+
+@runtime_checkable
+class FitsToData(Protocol):
+    """A model with a layer set from the training data rather than learnt (a frozen whitening
+    conv, as airbench's first layer): the engine calls ``fit_to_data`` once, with normalized
+    training images (N, C, H, W), before training starts."""
+
+    def fit_to_data(self, images: torch.Tensor) -> None: ...
 
 
 def register_model(*, input: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10, source: str = ""):

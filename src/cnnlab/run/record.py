@@ -112,6 +112,9 @@ class Summary:
     environment: dict[str, Any]  # versions, device name, git commit
     divergence: Divergence | None = None
     failure: str | None = None  # the error that stopped a failed run
+    # precision, channels_last, compile and how they were chosen: the recipe, measured, or the cache
+    settings: dict[str, Any] | None = None
+    budget: dict[str, Any] | None = None  # train.time_budget_s: budget_s, planned and actual steps, each plan
     schema: int = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 runs/<name>-<YYYYmmdd-HHMMSS>/
   data.json          DataRecord: dataset, folder read, classes, split (val indices), normalization
   model.txt          the model's repr
+  settings.json      precision, channels_last, compile: the values, and the timings when measured (auto)
   config.yaml        the resolved recipe; written last of the three, so its presence marks a run
   metrics.jsonl      one MetricsRow per epoch
   checkpoints/       epoch-NNNN.safetensors: weights + trainer state of the last and best epochs
@@ -74,11 +75,25 @@ class RunDir:
 
     # --- the record written before the first epoch ------------------------------------------
 
-    def write_record(self, data: DataRecord, config_yaml: str, model_text: str) -> None:
-        """data.json and model.txt, then config.yaml: a folder with config.yaml has the whole record."""
+    def write_record(self, data: DataRecord, config_yaml: str, model_text: str,
+                     settings: dict[str, Any] | None = None) -> None:
+        """data.json, model.txt and settings.json, then config.yaml: a folder with config.yaml has
+        the whole record."""
         atomic_write_json(self.path / "data.json", to_dict(data))
         atomic_write_text(self.path / "model.txt", model_text)
+        if settings is not None:
+            atomic_write_json(self.path / "settings.json", settings)
         atomic_write_text(self.path / "config.yaml", config_yaml)
+
+    def settings(self) -> dict[str, Any] | None:
+        """The precision, layout and compilation the run trains with, and how they were chosen
+        (None for runs from before settings.json)."""
+        if not (self.path / "settings.json").is_file():
+            return None
+        data = self._json("settings.json")
+        if not isinstance(data, dict) or not {"precision", "channels_last", "compile"} <= data.keys():
+            raise CnnlabError(f"{self.path / 'settings.json'} is damaged: it lacks the precision settings")
+        return data
 
     def data_record(self) -> DataRecord:
         return from_dict(DataRecord, self._json("data.json"), str(self.path / "data.json"))
