@@ -58,6 +58,7 @@ test: install-dev test-deps
 bench: install data
 	$(BIN)/cnnlab bench pipeline
 	$(BIN)/cnnlab bench models
+	$(BIN)/cnnlab bench train
 	$(BIN)/cnnlab scratch bench
 
 clean:
