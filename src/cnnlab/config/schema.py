@@ -145,6 +145,13 @@ class EarlyStopConfig:
 
 
 @dataclass
+class EmaConfig:
+    # weight of the old average per update (timm's ModelEmaV3 uses 0.9998 per step on ImageNet); None: off
+    decay: Rate | None = None
+    every: Count = 1  # steps between updates: a larger gap averages over longer with the same decay
+
+
+@dataclass
 class TrainConfig:
     epochs: Count = 10  # enough for the small nets of the labs to level off on Fashion-MNIST
     monitor: Literal["val_acc", "val_loss", "val_top5"] = "val_acc"  # best checkpoint, early stopping; val_* only
@@ -160,6 +167,10 @@ class TrainConfig:
     time_budget_s: Positive | None = None
     threads: Count | None = None  # torch intra-op threads; None keeps torch's default (all cores)
     eval_test: bool = True  # evaluate the test split once at the end, with the best checkpoint: the reported result
+    # validation and test also on a left-right flipped copy, averaging the logits (airbench's test-time
+    # augmentation); none by default, as a flip changes the meaning of some images (digits, text)
+    tta: Literal["none", "flip"] = "none"
+    ema: EmaConfig = field(default_factory=EmaConfig)  # evaluate an average of the weights; off by default
 
 
 @dataclass

@@ -43,14 +43,15 @@ def train_epoch(session: Session, epoch: int, progress: Progress) -> MetricsRow 
         train = train_one_epoch(session.runner, session.loaders["train"], session.loss_fn, session.optimizer,
                                 session.scheduler, session.precision, num_classes=K, l1=session.config.optim.l1,
                                 scaler=session.scaler, on_batch=progress.advance, check=session.check,
-                                max_steps=steps)
+                                max_steps=steps, ema=session.ema)
     except NonFiniteLoss as bad:
         return Divergence(epoch, bad.step, bad.lr, bad.last_finite_loss, "train loss")
     if epoch == 1:
         session.first_loss = train.first_loss
         progress.log(f"first batch loss {train.first_loss:.4f} "
                      f"(expected {session.loss_fn.initial:.4f} at an untrained start)")
-    val = evaluate(session.runner, session.loaders["val"], session.loss_fn, session.precision, num_classes=K)
+    val = evaluate(session.evaluated, session.loaders["val"], session.loss_fn, session.precision, num_classes=K,
+                   tta=session.config.train.tta)
     if not math.isfinite(val.loss) or not all_finite(session.model):
         what = "val loss" if not math.isfinite(val.loss) else "weights"
         return Divergence(epoch, None, lr, session.check.last_finite, what)
@@ -89,7 +90,7 @@ def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: 
         improved = monitor.update(result)
         rows.append(result)
         run.write_metrics(rows)
-        run.checkpoints.commit(epoch, session.model.state_dict(), trainer_state(session),
+        run.checkpoints.commit(epoch, session.evaluated.state_dict(), trainer_state(session),
                                {"best_epoch": monitor.best_epoch, "monitor": monitor.key, "best": monitor.best},
                                keep={monitor.best_epoch})
         progress.end_epoch(result, session.epochs, improved=improved)
@@ -107,9 +108,9 @@ def final_test(session: Session, run: RunDir, progress: Progress) -> TestResult 
     monitor = session.monitor
     if not session.config.train.eval_test or not monitor.best_epoch:
         return None
-    session.model.load_state_dict(run.checkpoints.weights(monitor.best_epoch))
-    result = evaluate(session.runner, session.loaders["test"], session.loss_fn, session.precision,
-                      num_classes=session.splits.num_classes)
+    session.evaluated.load_state_dict(run.checkpoints.weights(monitor.best_epoch))
+    result = evaluate(session.evaluated, session.loaders["test"], session.loss_fn, session.precision,
+                      num_classes=session.splits.num_classes, tta=session.config.train.tta)
     checkpoint = f"best (epoch {monitor.best_epoch}, by {monitor.key})"
     run.write_confusion(Confusion(split="test", classes=list(session.splits.classes),
                                   matrix=result.confusion.tolist(), checkpoint=checkpoint))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnlab.engine.ema import Ema
 from cnnlab.engine.finetune import set_train_mode
 from cnnlab.engine.losses import Loss
 from cnnlab.engine.metrics import AverageMeter, confusion_update, topk_correct
@@ -113,9 +114,11 @@ def train_one_epoch(
     on_batch: Callable[[], None] | None = None,
     check: FiniteCheck | None = None,
     max_steps: int | None = None,
+    ema: Ema | None = None,
 ) -> EpochResult:
     """Train over ``batches`` once (or its first ``max_steps`` batches: a time budget's partial
-    last epoch); the scheduler steps every batch. Metrics are over the steps trained.
+    last epoch); the scheduler steps every batch, and ``ema`` (a weight average) is updated after
+    every optimizer step. Metrics are over the steps trained.
 
     Raises ``NonFiniteLoss`` at the first non-finite loss (``check`` keeps the last finite one
     across epochs), so a diverging run stops before it trains on NaN.
@@ -144,6 +147,8 @@ def train_one_epoch(
             optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if ema is not None:
+            ema.update(model)
         tally.add(loss.detach(), loss_fn.scores(logits.detach()), y)
         if on_batch is not None:
             on_batch()
@@ -163,13 +168,17 @@ def evaluate(
     precision: Precision,
     *,
     num_classes: int,
+    tta: str = "none",
 ) -> EpochResult:
-    """Loss, top-1/top-5 and the confusion matrix over ``batches`` in eval mode."""
+    """Loss, top-1/top-5 and the confusion matrix over ``batches`` in eval mode; with
+    ``tta="flip"`` the logits are the mean of the image's and its left-right mirror's."""
     model.eval()
     tally = Tally(num_classes, precision.device, confusion=True)
     start = time.perf_counter()
     for x, y in batches:
         with precision.autocast():
-            logits = model(x)
+            logits = model(x)  # (B, K)
+            if tta == "flip":
+                logits = (logits + model(x.flip(3))) / 2
         tally.add(loss_fn(logits, y), loss_fn.scores(logits), y)
     return tally.result(time.perf_counter() - start)

@@ -43,11 +43,18 @@ def trainer_state(session: Session) -> dict[str, Any]:
         "last_finite_loss": session.check.last_finite,
         "scaler": session.scaler.state_dict() if session.scaler else None,
         "plan": session.plan.to_dict() if session.plan else None,
+        # with a weight average the checkpoint's weights are the average; the trained ones go here
+        "ema": session.ema.state_dict() if session.ema else None,
+        "train_weights": session.model.state_dict() if session.ema else None,
     }
 
 
 def load_trainer_state(session: Session, weights: dict, state: dict[str, Any]) -> None:
-    session.model.load_state_dict(weights)
+    if session.ema and state.get("ema"):
+        session.model.load_state_dict(state["train_weights"])
+        session.ema.load_state_dict(weights, state["ema"])
+    else:
+        session.model.load_state_dict(weights)
     session.optimizer.load_state_dict(state["optimizer"])
     session.scheduler.load_state_dict(state["scheduler"])
     session.monitor.load_state_dict(state["monitor"])

@@ -21,6 +21,7 @@ from cnnlab.engine.optim import build_optimizer
 from cnnlab.engine.precision import Precision, candidate_settings
 from cnnlab.engine.run_data import make_loaders
 from cnnlab.engine.budget import Plan, first_plan
+from cnnlab.engine.ema import Ema
 from cnnlab.engine.schedule import Factor, retarget, schedule_factor
 from cnnlab.engine.seed import make_generator, seed_everything
 
@@ -43,12 +44,18 @@ class Session:
     monitor: Monitor
     scaler: torch.amp.GradScaler | None
     check: FiniteCheck
+    ema: Ema | None = None  # the weight average evaluated in place of the model (train.ema)
     plan: Plan | None = None  # the steps a time budget holds (train.time_budget_s); None: train.epochs
     first_loss: float | None = None  # loss of the very first batch, beside its expected value
 
     @property
     def precision(self) -> Precision:
         return self.choice.precision
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """What validation, the checkpoints' weights and the test use: the weight average, or the model."""
+        return self.ema.module if self.ema else self.runner
 
     @property
     def epochs(self) -> int:
@@ -141,7 +148,8 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     session = Session(config=config, choice=choice, splits=splits, stats=stats, loss_fn=loss_fn, model=model,
                       runner=runner, optimizer=optimizer, scheduler=scheduler, generator=generator, loaders=loaders,
-                      monitor=monitor, scaler=scaler, check=FiniteCheck(precision.device), plan=plan)
+                      monitor=monitor, scaler=scaler, check=FiniteCheck(precision.device), plan=plan,
+                      ema=Ema(model, decay=t.ema.decay, every=t.ema.every) if t.ema.decay is not None else None)
     total = plan.total_steps if plan else t.epochs * steps_per_epoch
     retarget(scheduler, session.schedule(total))
     return session
