@@ -15,7 +15,8 @@ EPILOG = """\
 examples: cnnlab train recipes/fashion_mnist.yaml optim.lr=0.05 train.epochs=3
           cnnlab train fashion_mnist --quiet train.epochs=3
           cnnlab train fashion_mnist --json | python -m json.tool
-          cnnlab train --resume runs/fashion_mnist-20261122-153000"""
+          cnnlab train --resume runs/fashion_mnist-20261122-153000
+          torchrun --nproc-per-node=2 -m cnnlab train fashion_mnist      data-parallel, gloo on CPU"""
 
 
 def add_arguments(parser) -> None:
@@ -55,9 +56,14 @@ def run(args) -> int:
         setup(config)  # every check a run makes before its first epoch: data, model, optimizer, schedule
         print(dump_yaml(config), end="")
         return 0
+    from cnnlab.engine.distributed import world_from_env
+
+    main_rank = world_from_env().is_main  # under torchrun, rank 0 alone prints and writes the report
     # --json keeps stdout for the JSON alone: the epoch lines (and the bar, on a terminal) go to stderr.
-    progress = Progress(stream=sys.stderr if args.json else sys.stdout, quiet=args.quiet)
+    progress = Progress(stream=sys.stderr if args.json else sys.stdout, quiet=args.quiet or not main_rank)
     summary = fit(config, progress=progress, resume=args.resume)
+    if not main_rank:
+        return 0 if summary.status in ("completed", "early_stopped") else 1
     progress.log(f"report: {write_report(summary.run_dir)}")
     if args.json:
         print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "environment"}, indent=2))

@@ -13,6 +13,7 @@ not evaluated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from cnnlab.config import RunConfig, dump_yaml
-from cnnlab.engine.loop import NonFiniteLoss, evaluate, train_one_epoch
+from cnnlab.engine.distributed import barrier, broadcast, stop, sum_over_ranks
+from cnnlab.engine.loop import EpochResult, NonFiniteLoss, evaluate, train_one_epoch
 from cnnlab.engine.progress import Progress
 from cnnlab.engine.resume import check_resumable, data_record, resume_run, trainer_state
 from cnnlab.engine.schedule import retarget
@@ -46,16 +48,33 @@ def train_epoch(session: Session, epoch: int, progress: Progress) -> MetricsRow 
                                 max_steps=steps, ema=session.ema)
     except NonFiniteLoss as bad:
         return Divergence(epoch, bad.step, bad.lr, bad.last_finite_loss, "train loss")
+    train = over_ranks(train, session)
     if epoch == 1:
         session.first_loss = train.first_loss
         progress.log(f"first batch loss {train.first_loss:.4f} "
                      f"(expected {session.loss_fn.initial:.4f} at an untrained start)")
-    val = evaluate(session.evaluated, session.loaders["val"], session.loss_fn, session.precision, num_classes=K,
-                   tta=session.config.train.tta)
-    if not math.isfinite(val.loss) or not all_finite(session.model):
-        what = "val loss" if not math.isfinite(val.loss) else "weights"
-        return Divergence(epoch, None, lr, session.check.last_finite, what)
-    return metric_row(epoch, lr, train, val, wall_time=time.perf_counter() - start)
+    result = None
+    if session.world.is_main:  # under torchrun rank 0 validates, and every rank follows its row
+        val = evaluate(session.evaluated, session.loaders["val"], session.loss_fn, session.precision,
+                       num_classes=K, tta=session.config.train.tta)
+        if not math.isfinite(val.loss) or not all_finite(session.model):
+            what = "val loss" if not math.isfinite(val.loss) else "weights"
+            result = Divergence(epoch, None, lr, session.check.last_finite, what)
+        else:
+            result = metric_row(epoch, lr, train, val, wall_time=time.perf_counter() - start)
+    return broadcast(result, session.world)
+
+
+def over_ranks(train: EpochResult, session: Session) -> EpochResult:
+    """Under torchrun, the training metrics of every rank's shard together (rank 0's times)."""
+    if not session.world.active:
+        return train
+    top5 = train.top5 if train.top5 is not None else 0.0
+    loss, top1, top5, images = sum_over_ranks([train.loss * train.images, train.top1 * train.images,
+                                               top5 * train.images, float(train.images)],
+                                              session.world, session.precision.device)
+    return dataclasses.replace(train, loss=loss / images, top1=top1 / images,
+                               top5=top5 / images if train.top5 is not None else None, images=int(images))
 
 
 def replan(session: Session, row: MetricsRow, elapsed_s: float, progress: Progress) -> None:
@@ -64,6 +83,7 @@ def replan(session: Session, row: MetricsRow, elapsed_s: float, progress: Progre
     plan = session.plan
     before = plan.total_steps
     plan.replan(elapsed_s=elapsed_s, train_s=row.epoch_time, wall_s=row.wall_time, steps_done=plan.steps_in(1))
+    session.plan = plan = broadcast(plan, session.world)  # rank 0's clock decides for every rank
     retarget(session.scheduler, session.schedule(plan.total_steps))
     progress.log(f"time budget {plan.budget_s:g}s: epoch 1 took {elapsed_s:.1f}s; planned {plan.total_steps} steps "
                  f"({plan.total_steps / plan.steps_per_epoch:.2f} epochs; {before} before epoch 1)")
@@ -89,10 +109,12 @@ def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: 
             replan(session, result, time.perf_counter() - start, progress)
         improved = monitor.update(result)
         rows.append(result)
-        run.write_metrics(rows)
-        run.checkpoints.commit(epoch, session.evaluated.state_dict(), trainer_state(session),
-                               {"best_epoch": monitor.best_epoch, "monitor": monitor.key, "best": monitor.best},
-                               keep={monitor.best_epoch})
+        state = trainer_state(session)  # under torchrun this gathers every rank's RNG states
+        if session.world.is_main:
+            run.write_metrics(rows)
+            run.checkpoints.commit(epoch, session.evaluated.state_dict(), state,
+                                   {"best_epoch": monitor.best_epoch, "monitor": monitor.key, "best": monitor.best},
+                                   keep={monitor.best_epoch})
         progress.end_epoch(result, session.epochs, improved=improved)
         for callback in callbacks:
             callback(result)
@@ -106,7 +128,7 @@ def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: 
 def final_test(session: Session, run: RunDir, progress: Progress) -> TestResult | None:
     """Evaluate the test split once, with the best-on-validation weights."""
     monitor = session.monitor
-    if not session.config.train.eval_test or not monitor.best_epoch:
+    if not session.config.train.eval_test or not monitor.best_epoch or not session.world.is_main:
         return None
     session.evaluated.load_state_dict(run.checkpoints.weights(monitor.best_epoch))
     result = evaluate(session.evaluated, session.loaders["test"], session.loss_fn, session.precision,
@@ -126,18 +148,23 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
     wall_start = time.perf_counter()
     recorded = check_resumable(resume).settings() if resume else None  # a finished run is refused at once
     session = setup(config, recorded_settings=recorded)
+    world = session.world
     if resume:
         run, rows = resume_run(session, resume)
     else:
-        run, rows = RunDir.create(config.output_dir, config.name), []
-        run.write_record(data_record(session), dump_yaml(config), repr(session.model) + "\n",
-                         settings=session.choice.to_dict())
+        run, rows = None, []
+        if world.is_main:  # under torchrun rank 0 alone writes the run directory
+            run = RunDir.create(config.output_dir, config.name)
+            run.write_record(data_record(session), dump_yaml(config), repr(session.model) + "\n",
+                             settings=session.choice.to_dict())
+        run = RunDir(broadcast(str(run.path) if run else None, world))
     log_start(session, run, progress, len(rows) + 1)
 
     def summary(status: Status, **outcome) -> Summary:
         result = build_summary(session, str(run.path), rows, status=status,
                                wall=time.perf_counter() - wall_start, **outcome)
-        run.write_summary(result)
+        if world.is_main:
+            run.write_summary(result)
         return result
 
     try:
@@ -156,6 +183,8 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
         return summary("diverged", divergence=divergence)
     result = summary(status, test=final_test(session, run, progress))
     progress.log(f"training took {result.time['train_wall_s']:.1f}s")
+    barrier(world)  # every rank ends once rank 0 has written the last file
+    stop(world)
     return result
 
 
@@ -169,6 +198,10 @@ def log_start(session: Session, run: RunDir, progress: Progress, first_epoch: in
                  f"({count_parameters(model, trainable_only=True):,} trainable) on {precision.device} "
                  f"({torch.get_num_threads()} threads)")
     progress.log(f"settings {session.choice.describe()}")
+    if session.world.active:
+        train = session.loaders["train"]
+        progress.log(f"data-parallel: {session.world.size} processes ({torch.distributed.get_backend()}), each "
+                     f"training {train.num_images} images in batches of {train.batch_size}")
     if session.plan:
         plan = session.plan
         progress.log(f"time budget {plan.budget_s:g}s: {plan.total_steps} steps planned "

@@ -78,10 +78,12 @@ class FiniteCheck:
     is harmless because nothing of an unfinished epoch is ever saved.
     """
 
-    def __init__(self, device: torch.device, window: int = 16) -> None:
+    def __init__(self, device: torch.device, window: int = 16,
+                 reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.window = 1 if device.type == "cpu" else window
         self.pending: list[tuple[int, torch.Tensor, float]] = []
         self.last_finite: float | None = None
+        self.reduce = reduce  # under torchrun: the mean over the ranks, so every rank stops at the same step
 
     def __call__(self, step: int, loss: torch.Tensor, lr: float) -> None:
         self.pending.append((step, loss.detach(), lr))
@@ -91,7 +93,10 @@ class FiniteCheck:
     def flush(self) -> None:
         if not self.pending:
             return
-        values = torch.stack([p[1] for p in self.pending]).float().cpu().tolist()  # one wait per window
+        values = torch.stack([p[1] for p in self.pending]).float()
+        if self.reduce is not None:
+            values = self.reduce(values)
+        values = values.cpu().tolist()  # one wait per window
         for (at, _, at_lr), value in zip(self.pending, values):
             if not math.isfinite(value):
                 self.pending = []

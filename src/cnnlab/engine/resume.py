@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnlab.engine.budget import Plan
+from cnnlab.engine.distributed import gather
 from cnnlab.engine.schedule import retarget
 from cnnlab.engine.seed import capture_rng_state, restore_rng_state
 from cnnlab.engine.session import Session
@@ -38,6 +39,9 @@ def trainer_state(session: Session) -> dict[str, Any]:
         "optimizer": session.optimizer.state_dict(),
         "scheduler": session.scheduler.state_dict(),
         "rng": capture_rng_state(session.generator),
+        # under torchrun: every rank's states, in rank order (a collective: every rank calls this)
+        "world_size": session.world.size,
+        "rng_ranks": gather(capture_rng_state(session.generator), session.world) if session.world.active else None,
         "monitor": session.monitor.state_dict(),
         "first_loss": session.first_loss,
         "last_finite_loss": session.check.last_finite,
@@ -60,7 +64,11 @@ def load_trainer_state(session: Session, weights: dict, state: dict[str, Any]) -
     session.monitor.load_state_dict(state["monitor"])
     if session.scaler and state.get("scaler"):
         session.scaler.load_state_dict(state["scaler"])
-    restore_rng_state(state["rng"], session.generator)
+    size, world = state.get("world_size", 1), session.world
+    if size != world.size:
+        raise CnnlabError(f"the run was trained by {size} process(es) and is resumed by {world.size}: resume it "
+                          f"with the same count (torchrun --nproc-per-node={size}, or plain cnnlab train for 1)")
+    restore_rng_state(state["rng_ranks"][world.rank] if world.active else state["rng"], session.generator)
     session.first_loss = state["first_loss"]
     session.check.last_finite = state["last_finite_loss"]
     if state.get("plan"):  # the time budget's plan as it stood: the run finishes that plan
@@ -95,7 +103,8 @@ def resume_run(session: Session, path: str) -> tuple[RunDir, list[MetricsRow]]:
             (rebuilt.val_indices, rebuilt.normalization, rebuilt.image_shape):
         raise CnnlabError(f"the {recorded.dataset} data differs from what run {run.path} started with "
                           f"(source: {recorded.source or 'unrecorded'}); it cannot be resumed exactly")
-    run.clean()
+    if session.world.is_main:
+        run.clean()
     if epoch is None:
         rows = []  # killed before its first checkpoint: the fresh session is where it started
     else:
@@ -105,6 +114,8 @@ def resume_run(session: Session, path: str) -> tuple[RunDir, list[MetricsRow]]:
                               f"which checkpoint {epoch} has; the run folder was changed by hand")
         load_trainer_state(session, checkpoint.weights, checkpoint.state)
         rows = rows[:epoch]
-        run.checkpoints.prune({epoch, session.monitor.best_epoch})
-    run.write_metrics(rows)
+        if session.world.is_main:
+            run.checkpoints.prune({epoch, session.monitor.best_epoch})
+    if session.world.is_main:
+        run.write_metrics(rows)
     return run, rows

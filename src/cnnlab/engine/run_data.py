@@ -9,16 +9,19 @@ from cnnlab.data.augment import build_augmentations
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.normalize import ChannelStats
 from cnnlab.data.splits import Splits
+from cnnlab.engine.distributed import World, rank_batch, shard
 from cnnlab.engine.precision import Precision
 
 
 def make_loaders(splits: Splits, stats: ChannelStats, data: DataConfig, precision: Precision,
-                 generator: torch.Generator) -> dict[str, DeviceLoader]:
-    """Train (shuffled, augmented), val and test loaders on the run's device."""
+                 generator: torch.Generator, world: World = World()) -> dict[str, DeviceLoader]:
+    """Train (shuffled, augmented), val and test loaders on the run's device; under torchrun the
+    train loader holds this rank's shard and its share of the batch."""
     common = dict(stats=stats, device=precision.device, channels_last=precision.channels_last)
     evaluation = dict(batch_size=data.eval_batch_size, **common)
+    train_images, train_labels = shard(splits.train_images, splits.train_labels, world)
     return {
-        "train": DeviceLoader(splits.train_images, splits.train_labels, batch_size=data.batch_size,
+        "train": DeviceLoader(train_images, train_labels, batch_size=rank_batch(data.batch_size, world),
                               augment=build_augmentations(data.augment), shuffle=True, generator=generator,
                               **common),
         "val": DeviceLoader(splits.val_images, splits.val_labels, **evaluation),

@@ -18,12 +18,17 @@ from cnnlab.engine.loop import FiniteCheck
 from cnnlab.engine.model_setup import create_model, fit_model_to_data, trainable_parameters
 from cnnlab.engine.monitor import Monitor
 from cnnlab.engine.optim import build_optimizer
-from cnnlab.engine.precision import Precision, candidate_settings
+from cnnlab.engine.precision import Precision, candidate_settings, resolve_device
 from cnnlab.engine.run_data import make_loaders
 from cnnlab.engine.budget import Plan, first_plan
+from cnnlab.engine.distributed import (World, broadcast, rank_batch, start, sum_over_ranks, world_from_env,
+                                      wrap)
 from cnnlab.engine.ema import Ema
 from cnnlab.engine.schedule import Factor, retarget, schedule_factor
 from cnnlab.engine.seed import make_generator, seed_everything
+
+
+RANK_SEED_STEP = 7919  # rank r's shuffling and augmentation seed is seed + 7919 r (rank 0's is the run's own)
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Session:
     monitor: Monitor
     scaler: torch.amp.GradScaler | None
     check: FiniteCheck
+    world: World = World()  # this process's rank among torchrun's (rank 0 of 1 without torchrun)
     ema: Ema | None = None  # the weight average evaluated in place of the model (train.ema)
     plan: Plan | None = None  # the steps a time budget holds (train.time_budget_s); None: train.epochs
     first_loss: float | None = None  # loss of the very first batch, beside its expected value
@@ -55,7 +61,9 @@ class Session:
     @property
     def evaluated(self) -> torch.nn.Module:
         """What validation, the checkpoints' weights and the test use: the weight average, or the model."""
-        return self.ema.module if self.ema else self.runner
+        if self.ema:
+            return self.ema.module
+        return self.model if self.world.active else self.runner  # rank 0 evaluates alone: no DDP collectives
 
     @property
     def epochs(self) -> int:
@@ -67,6 +75,13 @@ class Session:
         return lr_factor(self.config, total_steps=total_steps, steps_per_epoch=len(self.loaders["train"]))
 
 
+def mean_over_ranks(world: World, device: torch.device):
+    """Under torchrun, losses averaged over the ranks (a NaN on one rank is then a NaN on all)."""
+    if not world.active:
+        return None
+    return lambda values: torch.tensor(sum_over_ranks(values.tolist(), world, device)) / world.size
+
+
 def make_optimizer_factory(config: RunConfig):
     o = config.optim
     return functools.partial(build_optimizer, o.name, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum,
@@ -75,7 +90,7 @@ def make_optimizer_factory(config: RunConfig):
 
 def choose_settings(config: RunConfig, model: torch.nn.Module, splits: Splits, stats: ChannelStats,
                     loss_fn: Loss, *, recorded: dict | None, measure_single: bool,
-                    cache: TuneCache | None) -> Choice:
+                    cache: TuneCache | None, batch: int) -> Choice:
     """The run's precision, layout and compilation: those ``recorded`` in a resumed run's
     settings.json, else the recipe's, with what it leaves at ``auto`` measured on this model
     and batch (or found in ``cache``)."""
@@ -87,7 +102,7 @@ def choose_settings(config: RunConfig, model: torch.nn.Module, splits: Splits, s
         choice = Choice.recorded(recorded, candidates[0])
         if choice.step_s is not None or not measure_single:
             return choice
-    batch = min(config.data.batch_size, len(splits.train_labels))
+    batch = min(batch, len(splits.train_labels))
     images = splits.train_images[:batch]  # (B, C, H, W) uint8: a real batch, unaugmented
     mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
     std = torch.tensor(stats.std).view(1, -1, 1, 1)
@@ -119,7 +134,12 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
         torch.set_num_threads(config.train.threads)
     t = config.train
     lr_factor(config, total_steps=1, steps_per_epoch=1)  # a bad schedule fails before seconds of measuring
+    world = world_from_env()
+    if world.active and resolve_device(t.device).type == "cuda":
+        torch.cuda.set_device(world.local_rank)  # "cuda" is then this rank's own GPU
     device = candidate_settings(t.device, t.precision, t.channels_last, t.compile)[0].device  # checks them all
+    rank_batch(config.data.batch_size, world)  # the global batch must divide among the ranks
+    start(world, device)
     splits, stats = prepare_splits(config.data)
     loss_fn = build_loss(config.loss.name, splits.num_classes,
                          label_smoothing=config.loss.label_smoothing, margin=config.loss.margin)
@@ -127,20 +147,25 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
     model = create_model(config.model.name, config.model.options, finetune=config.finetune,
                          in_chans=C, num_outputs=loss_fn.num_outputs, input_size=(H, W)).to(device)
     fit_model_to_data(model, splits.train_images, stats, device)
-    choice = choose_settings(config, model, splits, stats, loss_fn, recorded=recorded_settings,
-                             measure_single=t.time_budget_s is not None, cache=cache or TuneCache())
+    choice = None
+    if world.is_main:  # rank 0 measures; every rank trains with its choice
+        choice = choose_settings(config, model, splits, stats, loss_fn, recorded=recorded_settings,
+                                 measure_single=t.time_budget_s is not None, cache=cache or TuneCache(),
+                                 batch=rank_batch(config.data.batch_size, world))
+    choice = broadcast(choice, world)
     precision = choice.precision
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    runner = torch.compile(model) if precision.compile else model
+    runner = wrap(model, world, precision.device)
+    runner = torch.compile(runner) if precision.compile else runner
     optimizer = make_optimizer_factory(config)(trainable_parameters(model))
-    generator = make_generator(config.seed, precision.device)
-    loaders = make_loaders(splits, stats, config.data, precision, generator)
+    generator = make_generator(config.seed + RANK_SEED_STEP * world.rank, precision.device)  # shards draw apart
+    loaders = make_loaders(splits, stats, config.data, precision, generator, world)
     steps_per_epoch = len(loaders["train"])
     plan = None
     if t.time_budget_s is not None:
         plan = first_plan(t.time_budget_s, step_s=choice.step_s, steps_per_epoch=steps_per_epoch,
-                          batch=config.data.batch_size, val_images=len(splits.val_labels), max_epochs=t.epochs)
+                          batch=loaders["train"].batch_size, val_images=len(splits.val_labels), max_epochs=t.epochs)
     stop = config.train.early_stopping
     monitor = Monitor(config.train.monitor, stop.patience, stop.min_delta)
     scaler = torch.amp.GradScaler("cuda") if precision.name == "fp16" else None
@@ -148,7 +173,8 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     session = Session(config=config, choice=choice, splits=splits, stats=stats, loss_fn=loss_fn, model=model,
                       runner=runner, optimizer=optimizer, scheduler=scheduler, generator=generator, loaders=loaders,
-                      monitor=monitor, scaler=scaler, check=FiniteCheck(precision.device), plan=plan,
+                      monitor=monitor, scaler=scaler, plan=plan, world=world,
+                      check=FiniteCheck(precision.device, reduce=mean_over_ranks(world, precision.device)),
                       ema=Ema(model, decay=t.ema.decay, every=t.ema.every) if t.ema.decay is not None else None)
     total = plan.total_steps if plan else t.epochs * steps_per_epoch
     retarget(scheduler, session.schedule(total))
