@@ -3,10 +3,10 @@
 For every setting the recipe leaves open (``cnnlab.engine.precision.candidate_settings``)
 a copy of the run's model takes real training steps (forward, loss, backward, the run's own
 optimizer) on a real batch of the training split at the run's batch size. The first steps
-build kernels and grow the allocator, so ``WARMUP`` steps go unclocked; then steps are timed
-until ``MIN_STEPS`` and ``MIN_SECONDS`` are both reached, and the median step counts. A
-candidate whose steps already take ``GIVE_UP`` times the best so far is dropped at once
-(emulated bf16, say), so a slow candidate costs a few steps, not a window.
+build kernels and grow the allocator, so ``WARMUP`` steps go unclocked; then the candidates
+take clocked steps in turns until each has ``MIN_STEPS`` and ``MIN_SECONDS``, and the median
+step counts. A candidate whose median already takes ``GIVE_UP`` times the best is dropped at
+once, so a slow candidate costs a few steps, not a window.
 
 The choice is cached per machine, workload and batch (``TuneCache``), so the next run of the
 same recipe starts at once. The machine part of the key holds the CPU's name and flags, the
@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
 import statistics
 import time
@@ -106,28 +105,13 @@ class Choice:
                 "timings": [asdict(t) for t in self.timings]}
 
 
-def time_step(step: Callable[[], None], device: torch.device, *, give_up_s: float | None = None,
-              warmup: int = WARMUP, min_steps: int = MIN_STEPS, min_seconds: float = MIN_SECONDS,
-              max_steps: int = MAX_STEPS) -> float | None:
-    """Median seconds of ``step`` after ``warmup`` unclocked calls; None once the median of the
-    clocked steps passes ``give_up_s`` (or a warm-up step, which builds kernels, takes 20x it)."""
-
-    def clocked() -> float:
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
-    for _ in range(warmup):
-        if clocked() > 20 * (give_up_s or math.inf):
-            return None
-    times: list[float] = []
-    while len(times) < min_steps or (sum(times) < min_seconds and len(times) < max_steps):
-        times.append(clocked())
-        if give_up_s is not None and len(times) >= 2 and statistics.median(times) > give_up_s:
-            return None  # one slow step may be another process; two in the median are the setting
-    return statistics.median(times)
+def clocked(step: Callable[[], None], device: torch.device) -> float:
+    """Seconds of one call of ``step``, to the end of its GPU work."""
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def training_step(model: torch.nn.Module, setting: Precision, loss_fn: Callable, make_optimizer: Callable,
@@ -141,7 +125,11 @@ def training_step(model: torch.nn.Module, setting: Precision, loss_fn: Callable,
     net = copy.deepcopy(model).to(setting.device, memory_format=layout)
     runner = torch.compile(net) if setting.compile else net
     optimizer = make_optimizer([p for p in net.parameters() if p.requires_grad])
-    x = images.to(setting.device).contiguous(memory_format=layout)  # (B, C, H, W)
+    # Exactly the layout's strides, as the loader makes its batches: for one channel, .contiguous() keeps
+    # either layout's strides (both count as contiguous), and a conv reading channels-last strides runs
+    # channels-last kernels, so "NCHW" would have been timed as channels_last.
+    x = torch.empty(images.shape, dtype=images.dtype, device=setting.device, memory_format=layout)  # (B, C, H, W)
+    x.copy_(images)
     y = labels.to(setting.device)
     net.train()
 
@@ -157,16 +145,38 @@ def training_step(model: torch.nn.Module, setting: Precision, loss_fn: Callable,
 
 def measure(candidates: list[Precision], build_step: Callable[[Precision], Callable[[], None]],
             batch: int) -> list[Timing]:
-    """Time each candidate, fastest-expected first; the RNG streams are left as they were."""
+    """Time the candidates in turns, one step each a round; the RNG streams are left as they were.
+
+    Taking turns, rather than one candidate's window after another's, puts the process's own
+    warming (the allocator's first pages, the first kernels of their kind) and any drift of a
+    shared machine on all candidates alike: measured one after another, the first candidate's
+    steps on a 2-core VM ran 1.2-1.5x slower than the same candidate's measured second.
+    """
     device = candidates[0].device
-    timings: list[Timing] = []
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        for setting in candidates:
-            best = min((t.step_s for t in timings if t.step_s), default=None)
-            step_s = time_step(build_step(setting), device, give_up_s=best * GIVE_UP if best else None)
-            timings.append(Timing(setting.name, setting.channels_last, setting.compile, step_s,
-                                  batch / step_s if step_s else None))
+        steps = [build_step(setting) for setting in candidates]
+        times: list[list[float]] = [[] for _ in candidates]
+        live = list(range(len(candidates)))
+        for _ in range(WARMUP):
+            warm = {i: clocked(steps[i], device) for i in live}
+        best_warm = min(warm.values())
+        live = [i for i in live if warm[i] <= 20 * best_warm]  # a step 20x the best even warm: not a contender
+        rounds = 0
+        while True:
+            for i in live:
+                times[i].append(clocked(steps[i], device))
+            rounds += 1
+            best = min(statistics.median(times[i]) for i in live)
+            # one slow step may be another process; two in the median are the setting
+            live = [i for i in live if rounds < 2 or statistics.median(times[i]) <= GIVE_UP * best]
+            if rounds >= MAX_STEPS or (rounds >= MIN_STEPS and all(sum(times[i]) >= MIN_SECONDS for i in live)):
+                break
+    timings = []
+    for i, setting in enumerate(candidates):
+        step_s = statistics.median(times[i]) if i in live else None
+        timings.append(Timing(setting.name, setting.channels_last, setting.compile, step_s,
+                              batch / step_s if step_s else None))
     return timings
 
 
