@@ -21,25 +21,29 @@ QUIET = Progress(quiet=True)
 FP32 = resolve_precision("cpu", "fp32", False)
 
 
-def test_the_average_follows_the_formula_every_k_steps():
+@pytest.mark.parametrize("warmup", [False, True])
+def test_the_average_follows_the_formula_every_k_steps(warmup):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    ema = Ema(model, decay=0.9, every=2)
-    expected = None
-    for step in range(1, 8):
+    ema = Ema(model, decay=0.9, every=2, warmup=warmup)
+    expected, n = None, 0
+    for step in range(1, 12):
         model(torch.randn(16, 4)).pow(2).mean().backward()  # also moves the batch-norm statistics
         opt.step()
         opt.zero_grad()
         ema.update(model)
-        if step % 2 == 0:  # the first update copies, later ones are avg = 0.9 avg + 0.1 w
+        if step % 2 == 0:  # the first update copies, the n-th after it is avg = d avg + (1 - d) w
             now = {k: v.detach().clone().float() for k, v in model.state_dict().items()
                    if v.dtype.is_floating_point}
-            expected = now if expected is None else {k: 0.9 * expected[k] + 0.1 * now[k] for k in now}
+            d = min(0.9, (1 + n) / (10 + n)) if warmup else 0.9  # timm's warmup: 2/11, 3/12, ... up to 0.9
+            expected = now if expected is None else {k: d * expected[k] + (1 - d) * now[k] for k in now}
+            n += 1
     averaged = ema.module.state_dict()
     for key, value in expected.items():
         torch.testing.assert_close(averaged[key], value, rtol=1e-6, atol=1e-6)
     assert not torch.equal(averaged["0.weight"], model.state_dict()["0.weight"])
+    assert averaged["1.num_batches_tracked"] == 10 and model.state_dict()["1.num_batches_tracked"] == 11  # copied at step 10
 
 
 def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror():

@@ -52,3 +52,22 @@ def test_every_option_reaches_torch(name):
     options = {k: changed[k] for k in keys}
     opt = build_optimizer(name, [torch.nn.Parameter(torch.ones(1))], lr=0.01, **options)
     assert {k: opt.defaults[k] for k in options} == options and opt.defaults["lr"] == 0.01
+
+
+@pytest.mark.parametrize("decay_bias_and_norm", [True, False])
+def test_weight_decay_can_spare_biases_and_norm_parameters(decay_bias_and_norm):
+    """With decay_bias_and_norm false only conv and linear weights decay (timm's filter_bias_and_bn):
+    with zero gradients, one SGD step multiplies each decayed tensor by 1 - lr * wd and leaves the rest."""
+    from cnnlab.engine.model_setup import parameter_groups
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(), torch.nn.Linear(2, 3))
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    opt = build_optimizer("sgd", parameter_groups(model, decay_bias_and_norm=decay_bias_and_norm), lr=0.5,
+                          weight_decay=0.1)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for name, p in model.named_parameters():
+        decayed = decay_bias_and_norm or name in ("0.weight", "3.weight")
+        torch.testing.assert_close(p.detach(), before[name] * (0.95 if decayed else 1.0))

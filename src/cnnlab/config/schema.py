@@ -108,6 +108,9 @@ class OptimConfig:
     lr: Positive = 0.01  # ECE 661's best-of-sweep learning rate for SimpleNN
     weight_decay: NonNegative = 0.0  # L2 through the optimizer (decoupled for adamw); off unless asked for
     l1: NonNegative = 0.0  # adds l1 * sum(|w|) over weight matrices and kernels to the loss; off unless asked for
+    # weight decay on biases and batch-norm scales too, as torch.optim does by default; false decays only
+    # conv and linear weights (timm's filter_bias_and_bn, airbench)
+    decay_bias_and_norm: bool = True
     momentum: Rate | None = None  # sgd, rmsprop (default 0); 1 or more never decays the velocity
     nesterov: bool | None = None  # sgd (default false)
     betas: tuple[Beta, Beta] | None = None  # adam, adamw (default 0.9, 0.999: Kingma & Ba 2015)
@@ -149,6 +152,9 @@ class EmaConfig:
     # weight of the old average per update (timm's ModelEmaV3 uses 0.9998 per step on ImageNet); None: off
     decay: Rate | None = None
     every: Count = 1  # steps between updates: a larger gap averages over longer with the same decay
+    # decay min(decay, (1 + n) / (10 + n)) at update n, as TensorFlow's ExponentialMovingAverage with
+    # num_updates: early updates, when the weights move most, are not held back by the random start
+    warmup: bool = True
 
 
 @dataclass

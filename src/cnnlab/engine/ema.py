@@ -3,9 +3,12 @@
 The CIFAR-10 speed records (airbench's lookahead, timm's ``ModelEmaV3``) evaluate an average of
 the recent weights rather than the last step's: the average sits nearer the bottom of the
 valley that SGD bounces across, so it validates higher for free. ``Ema`` wraps torch's own
-``AveragedModel`` with ``get_ema_multi_avg_fn``: every ``every`` steps,
-``avg = decay * avg + (1 - decay) * w`` for each parameter and (``use_buffers``) each batch-norm
-statistic too, so the averaged model is whole. Its first update copies the weights.
+``AveragedModel``: every ``every`` steps, ``avg = d * avg + (1 - d) * w`` for each parameter and
+(``use_buffers``) each batch-norm statistic too, so the averaged model is whole. Its first
+update copies the weights. ``d`` is ``decay``, or with ``warmup`` (TensorFlow's
+``ExponentialMovingAverage`` with ``num_updates``)
+``min(decay, (1 + n) / (10 + n))`` at the n-th update, so the first updates follow the
+quickly moving weights instead of dragging the random start along.
 
 With ``train.ema`` on, validation, the best checkpoint and the test evaluate the average; the
 checkpoint's weights are the average (what ``restore_model``, eval and export read) and its
@@ -16,16 +19,29 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 
 class Ema:
     """The weight average of ``model``, updated every ``every`` training steps with ``decay``."""
 
-    def __init__(self, model: nn.Module, *, decay: float, every: int = 1) -> None:
-        self.decay, self.every = decay, every
-        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    def __init__(self, model: nn.Module, *, decay: float, every: int = 1, warmup: bool = False) -> None:
+        self.decay, self.every, self.warmup = decay, every, warmup
+        self.averaged = AveragedModel(model, multi_avg_fn=self.lerp, use_buffers=True)
         self.steps = 0
+
+    def rate(self, n: int) -> float:
+        """The decay of the n-th update after the first (which copies)."""
+        return min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
+
+    @torch.no_grad()
+    def lerp(self, averages: list[torch.Tensor], weights: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        """torch's ``get_ema_multi_avg_fn`` update, with this update's decay; AveragedModel calls it
+        per device and dtype, so integer buffers (a batch count) come alone and are copied."""
+        if not averages[0].is_floating_point():
+            torch._foreach_copy_(averages, weights)
+            return
+        torch._foreach_lerp_(averages, weights, 1 - self.rate(int(n_averaged)))
 
     @property
     def module(self) -> nn.Module:

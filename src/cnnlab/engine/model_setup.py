@@ -24,6 +24,17 @@ def create_model(name: str, options: dict[str, Any], *, finetune: FinetuneConfig
     return build_model(name, in_chans=in_chans, num_classes=num_outputs, input_size=input_size, **options)
 
 
+def parameter_groups(model: nn.Module, *, decay_bias_and_norm: bool) -> list[dict]:
+    """The trainable parameters as optimizer groups: with ``decay_bias_and_norm`` False the 1-D
+    ones (biases, batch-norm scales and shifts) get no weight decay (timm's ``filter_bias_and_bn``;
+    airbench decays only the conv and linear weights)."""
+    params = trainable_parameters(model)
+    if decay_bias_and_norm:
+        return [{"params": params}]
+    return [{"params": [p for p in params if p.dim() > 1]},
+            {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+
+
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Only parameters that train go to the optimizer (frozen ones get no state and no decay)."""
     return [p for p in model.parameters() if p.requires_grad]

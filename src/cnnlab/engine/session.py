@@ -15,7 +15,7 @@ from cnnlab.data.splits import Splits
 from cnnlab.engine.autotune import Choice, TuneCache, choose, training_step, workload_key
 from cnnlab.engine.losses import Loss, build_loss
 from cnnlab.engine.loop import FiniteCheck
-from cnnlab.engine.model_setup import create_model, fit_model_to_data, trainable_parameters
+from cnnlab.engine.model_setup import create_model, fit_model_to_data, parameter_groups
 from cnnlab.engine.monitor import Monitor
 from cnnlab.engine.optim import build_optimizer
 from cnnlab.engine.precision import Precision, candidate_settings, resolve_device
@@ -158,7 +158,7 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
         model = model.to(memory_format=torch.channels_last)
     runner = wrap(model, world, precision.device)
     runner = torch.compile(runner) if precision.compile else runner
-    optimizer = make_optimizer_factory(config)(trainable_parameters(model))
+    optimizer = make_optimizer_factory(config)(parameter_groups(model, decay_bias_and_norm=config.optim.decay_bias_and_norm))
     generator = make_generator(config.seed + RANK_SEED_STEP * world.rank, precision.device)  # shards draw apart
     loaders = make_loaders(splits, stats, config.data, precision, generator, world)
     steps_per_epoch = len(loaders["train"])
@@ -175,7 +175,8 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
                       runner=runner, optimizer=optimizer, scheduler=scheduler, generator=generator, loaders=loaders,
                       monitor=monitor, scaler=scaler, plan=plan, world=world,
                       check=FiniteCheck(precision.device, reduce=mean_over_ranks(world, precision.device)),
-                      ema=Ema(model, decay=t.ema.decay, every=t.ema.every) if t.ema.decay is not None else None)
+                      ema=(Ema(model, decay=t.ema.decay, every=t.ema.every, warmup=t.ema.warmup)
+                           if t.ema.decay is not None else None))
     total = plan.total_steps if plan else t.epochs * steps_per_epoch
     retarget(scheduler, session.schedule(total))
     return session
