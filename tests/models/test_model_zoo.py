@@ -228,6 +228,8 @@ LAYOUTS = {
     "enpm_open": "conv bn relu pool conv bn relu pool fc relu drop fc relu drop fc",  # ENPM 703 part 5
     "vgg_mini": "conv bn relu pool conv bn relu pool conv bn relu pool fc",
     "mlp": "fc relu fc relu fc",
+    # airbench94: whitening conv, then ConvGroups conv pool bn act conv bn act, global max pool, linear
+    "fastnet": "conv relu" + " conv pool bn relu conv bn relu" * 3 + " pool fc",
 }
 SHORT = {nn.Conv2d: "conv", nn.Linear: "fc", nn.ReLU: "relu", nn.SiLU: "swish", nn.MaxPool2d: "pool",
          nn.BatchNorm2d: "bn", nn.Dropout: "drop"}

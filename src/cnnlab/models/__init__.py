@@ -4,6 +4,7 @@ from cnnlab.models import (  # noqa: F401  (registration)
     alexnet_small,
     convnet,
     enpm_open,
+    fastnet,
     lenet,
     mlp,
     resnet_cifar,
