@@ -43,6 +43,24 @@ def test_a_plan_counts_epochs_and_steps_and_is_capped_by_train_epochs():
     assert fast.total_steps == 60  # a fast machine stops at train.epochs
 
 
+def test_a_later_epoch_re_plans_only_when_the_plan_would_overrun():
+    plan = first_plan(100, step_s=0.5, steps_per_epoch=20, batch=100, val_images=600, max_epochs=50)
+    plan.replan(elapsed_s=11, train_s=10, wall_s=11, steps_done=20)  # epoch 1 as estimated: 8 epochs + 16 steps
+    assert plan.total_steps == 176 and plan.epochs == 9
+    # Three epochs at 11 s each: 33 s, and 116 steps at 0.5 s plus 6 validations of 1 s is 97 s in all:
+    # inside the budget less its guard (98.5 s).
+    assert not plan.overruns(elapsed_s=33, train_s=30, wall_s=33, epochs_done=3)
+    # The machine slowed: 3 epochs took 36 s (33 of steps: 0.55 s a step, 1 s of validation each), and the
+    # rest would take 116 x 0.55 + 6 = 69.8 s: 105.8 s, past the budget.
+    assert plan.overruns(elapsed_s=36, train_s=33, wall_s=36, epochs_done=3)
+    plan.replan(elapsed_s=36, train_s=33, wall_s=36, steps_done=60, epochs_done=3)
+    assert plan.history[-1] == {"after_epoch": 3, "step_s": pytest.approx(0.55), "overhead_s": pytest.approx(1.0),
+                                "total_steps": 60 + steps_that_fit(97 - 36, step_s=0.55, overhead_s=1.0,
+                                                                   steps_per_epoch=20)}
+    assert plan.total_steps == 60 + 5 * 20  # the 61 s left hold 5 epochs of 12 s; the last second, no step and validation
+    assert not plan.overruns(elapsed_s=36, train_s=33, wall_s=36, epochs_done=3)
+
+
 def test_a_budget_too_small_for_one_epoch_says_how_long_one_takes():
     with pytest.raises(CnnlabError, match=r"train.time_budget_s=5 is too short for one epoch: here one epoch "
                                           r"\(20 steps of 0.5s, then validation\) takes about 11s; set "
@@ -78,6 +96,26 @@ def test_a_partial_last_epoch_trains_only_its_steps(tiny_config, monkeypatch):
     assert summary.epochs_run == 4 and summary.budget["actual_steps"] == 3 * spe + 3
     last = RunDir(summary.run_dir).metrics()[-1]
     assert last.images_per_s * last.epoch_time == pytest.approx(3 * tiny_config.data.batch_size, rel=1e-6)
+
+
+def test_a_re_plan_after_a_later_epoch_shrinks_the_run_and_its_schedule(tiny_config, monkeypatch):
+    # After epoch 2 the plan is found to overrun (as on a machine that slowed down); the run re-plans from
+    # its epochs so far and trains, records and schedules the new count.
+    monkeypatch.setattr("cnnlab.engine.budget.Plan.overruns", lambda self, *, epochs_done, **times: epochs_done == 2)
+    fits = iter([(3, 1), (2, 1), (0, 1)])  # (epochs, steps) that fit: before epoch 1, after it, after epoch 2
+    monkeypatch.setattr("cnnlab.engine.budget.steps_that_fit", lambda seconds, *, step_s, overhead_s,
+                        steps_per_epoch: (lambda e, k: e * steps_per_epoch + k)(*next(fits)))
+    config = with_overrides(tiny_config, "train.time_budget_s=60", "train.epochs=20", "schedule.name=onecycle")
+    summary = fit(config, progress=QUIET)
+    plans, spe = summary.budget["plans"], summary.budget["steps_per_epoch"]
+    assert [p["after_epoch"] for p in plans] == [0, 1, 2]
+    assert [p["total_steps"] for p in plans] == [3 * spe + 1, spe + 2 * spe + 1, 2 * spe + 1]
+    assert summary.epochs_run == 3 and summary.budget["actual_steps"] == 2 * spe + 1
+    rows = RunDir(summary.run_dir).metrics()
+    # Epochs 1 and 2 followed the plan made after epoch 1, epoch 3 on the one made after epoch 2.
+    after_1, after_2 = (onecycle(total_steps=p["total_steps"], steps_per_epoch=spe) for p in plans[1:])
+    assert rows[2].lr == pytest.approx(config.optim.lr * after_2(2 * spe))
+    assert rows[1].lr == pytest.approx(config.optim.lr * after_1(spe))
 
 
 class Kill(Exception):

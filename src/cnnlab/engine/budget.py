@@ -5,8 +5,11 @@ the step time measured on the real model and batch (``cnnlab.engine.autotune``) 
 steps fit; the one-cycle (or cosine, ...) schedule is laid out over those, so the lr has
 annealed when time is up, as a fixed-length schedule would have. After epoch 1 the plan is
 made once more from what that epoch really took (training steps, then validation and the
-rest), and the schedule is stretched or shrunk to the new count. The last epoch may be
-partial: it ends at the planned step, then validates and commits as any epoch.
+rest), and the schedule is stretched or shrunk to the new count. After each later epoch the
+plan is checked against the epochs so far: when it would run into the last ``GUARD`` of the
+budget (a shared machine slowed down), it is made again from their mean step and validation
+times, and the schedule shrinks to fit. The last epoch may be partial: it ends at the planned
+step, then validates and commits as any epoch.
 
 The plan travels in every checkpoint, so a resumed run finishes the same plan exactly.
 """
@@ -20,6 +23,7 @@ from typing import Any
 from cnnlab.errors import CnnlabError
 
 MARGIN = 0.03  # of the budget, kept back: epoch times vary by a few percent on a shared machine
+GUARD = MARGIN / 2  # a later epoch re-plans only when the plan would run into the last 1.5% of the budget
 EVAL_COST = 1 / 3  # an evaluation image costs about a third of a training image (forward only)
 
 
@@ -64,11 +68,21 @@ class Plan:
         self.history.append({"after_epoch": after_epoch, "step_s": step_s, "overhead_s": overhead_s,
                              "total_steps": self.total_steps})
 
-    def replan(self, *, elapsed_s: float, train_s: float, wall_s: float, steps_done: int) -> None:
-        """Plan again after epoch 1 from what it took: ``train_s`` for ``steps_done`` steps, and
-        ``wall_s`` with validation; ``elapsed_s`` of the budget are gone."""
+    def replan(self, *, elapsed_s: float, train_s: float, wall_s: float, steps_done: int,
+               epochs_done: int = 1) -> None:
+        """Plan again from what the first ``epochs_done`` epochs took: ``train_s`` for their
+        ``steps_done`` steps, and ``wall_s`` with validation; ``elapsed_s`` of the budget are gone."""
         left = self.budget_s * (1 - MARGIN) - elapsed_s
-        self._plan(1, left, train_s / steps_done, max(0.0, wall_s - train_s), steps_done)
+        self._plan(epochs_done, left, train_s / steps_done, max(0.0, wall_s - train_s) / epochs_done, steps_done)
+
+    def overruns(self, *, elapsed_s: float, train_s: float, wall_s: float, epochs_done: int) -> bool:
+        """Whether the rest of the plan, at the mean step and validation times of the first
+        ``epochs_done`` epochs (``train_s`` of steps, ``wall_s`` in all), would end in the last
+        ``GUARD`` of the budget or past it."""
+        steps_done = self.steps_through(epochs_done)
+        step_s, overhead_s = train_s / steps_done, max(0.0, wall_s - train_s) / epochs_done
+        rest = (self.total_steps - steps_done) * step_s + (self.epochs - epochs_done) * overhead_s
+        return elapsed_s + rest > self.budget_s * (1 - GUARD)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

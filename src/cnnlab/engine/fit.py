@@ -27,7 +27,7 @@ from cnnlab.engine.progress import Progress
 from cnnlab.engine.resume import check_resumable, data_record, resume_run, trainer_state
 from cnnlab.engine.schedule import retarget
 from cnnlab.engine.session import Session, all_finite, setup
-from cnnlab.engine.summary import build_summary, metric_row
+from cnnlab.engine.summary import build_summary, metric_row, train_wall_seconds
 from cnnlab.models import count_parameters
 from cnnlab.run import Confusion, Divergence, MetricsRow, RunDir, Summary, TestResult
 from cnnlab.run.record import Status
@@ -77,16 +77,29 @@ def over_ranks(train: EpochResult, session: Session) -> EpochResult:
                                top5=top5 / images if train.top5 is not None else None, images=int(images))
 
 
-def replan(session: Session, row: MetricsRow, elapsed_s: float, progress: Progress) -> None:
-    """After epoch 1 of a time-budgeted run: plan the steps again from what the epoch took, and
-    lay the schedule over the new count (before the checkpoint, which then holds the new plan)."""
-    plan = session.plan
+def keep_to_budget(session: Session, rows: list[MetricsRow], elapsed_s: float, progress: Progress) -> None:
+    """After an epoch of a time-budgeted run (``rows`` so far, the last one just trained): after
+    epoch 1 plan the steps again from what it took; after a later one, only when the plan would
+    overrun the budget. The schedule is laid over the new count before the checkpoint, which then
+    holds the new plan."""
+    plan, epoch = session.plan, len(rows)
     before = plan.total_steps
-    plan.replan(elapsed_s=elapsed_s, train_s=row.epoch_time, wall_s=row.wall_time, steps_done=plan.steps_in(1))
-    session.plan = plan = broadcast(plan, session.world)  # rank 0's clock decides for every rank
+    train_s, wall_s = sum(r.epoch_time for r in rows), train_wall_seconds(rows)
+    if epoch == 1 and not plan.replanned:
+        plan.replan(elapsed_s=elapsed_s, train_s=train_s, wall_s=wall_s, steps_done=plan.steps_in(1))
+        session.plan = plan = broadcast(plan, session.world)  # rank 0's clock decides for every rank
+        why = f"epoch 1 took {elapsed_s:.1f}s"
+    elif epoch > 1 and epoch < plan.epochs and plan.overruns(elapsed_s=wall_s, train_s=train_s, wall_s=wall_s,
+                                                              epochs_done=epoch):
+        # From the rows, which every rank has from rank 0: the ranks decide alike without a message.
+        plan.replan(elapsed_s=wall_s, train_s=train_s, wall_s=wall_s, steps_done=plan.steps_through(epoch),
+                    epochs_done=epoch)
+        why = f"epochs 1-{epoch} took {wall_s:.1f}s, more than planned"
+    else:
+        return
     retarget(session.scheduler, session.schedule(plan.total_steps))
-    progress.log(f"time budget {plan.budget_s:g}s: epoch 1 took {elapsed_s:.1f}s; planned {plan.total_steps} steps "
-                 f"({plan.total_steps / plan.steps_per_epoch:.2f} epochs; {before} before epoch 1)")
+    progress.log(f"time budget {plan.budget_s:g}s: {why}; planned {plan.total_steps} steps "
+                 f"({plan.total_steps / plan.steps_per_epoch:.2f} epochs; {before} before)")
 
 
 def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: Progress,
@@ -98,17 +111,17 @@ def run_epochs(session: Session, run: RunDir, rows: list[MetricsRow], progress: 
     """
     monitor, start = session.monitor, time.perf_counter()
     epoch = len(rows) + 1
-    while epoch <= session.epochs:  # a time budget re-plans the count after epoch 1
+    while epoch <= session.epochs:  # a time budget may re-plan the count after an epoch
         if monitor.should_stop:  # a run resumed after the epoch that stopped it
             break
         result = train_epoch(session, epoch, progress)
         if isinstance(result, Divergence):
             progress.end_epoch(None, session.epochs)
             return "diverged", result
-        if session.plan and epoch == 1 and not session.plan.replanned:
-            replan(session, result, time.perf_counter() - start, progress)
         improved = monitor.update(result)
         rows.append(result)
+        if session.plan:
+            keep_to_budget(session, rows, time.perf_counter() - start, progress)
         state = trainer_state(session)  # under torchrun this gathers every rank's RNG states
         if session.world.is_main:
             run.write_metrics(rows)
