@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,24 @@ def need(condition: bool, reason: str) -> None:
 def with_overrides(config, *overrides):
     """A copy of ``config`` with ``key=value`` overrides, validated like the CLI's."""
     return config_from_dict(apply_overrides(config_to_dict(config), list(overrides)))
+
+
+class Kill(Exception):
+    """Raised from an epoch callback: the run stops there as a crash would."""
+
+
+def fit_killed_after(config, epoch: int) -> Path:
+    """Train ``config`` until ``epoch`` has committed, then crash; the run folder it left."""
+    from cnnlab.engine.fit import fit
+    from cnnlab.engine.progress import Progress
+
+    def kill(row):
+        if row.epoch == epoch:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        fit(config, progress=Progress(quiet=True), callbacks=[kill])
+    return sorted(Path(config.output_dir).iterdir())[-1]
 
 
 @pytest.fixture(scope="session", autouse=True)

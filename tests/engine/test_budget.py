@@ -1,7 +1,6 @@
 """A time budget: the steps that fit, the re-plan after epoch 1, the record, and an exact resume."""
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,7 @@ from cnnlab.engine.progress import Progress
 from cnnlab.engine.schedule import onecycle
 from cnnlab.errors import CnnlabError
 from cnnlab.run import RunDir
-from tests.conftest import with_overrides
+from tests.conftest import fit_killed_after, with_overrides
 
 QUIET = Progress(quiet=True)
 
@@ -118,22 +117,12 @@ def test_a_re_plan_after_a_later_epoch_shrinks_the_run_and_its_schedule(tiny_con
     assert rows[1].lr == pytest.approx(config.optim.lr * after_1(spe))
 
 
-class Kill(Exception):
-    pass
-
-
 def test_a_budgeted_run_resumes_its_plan_exactly(tiny_config):
     # A budget that holds more than train.epochs: both runs plan train.epochs, whatever the clock says.
     config = with_overrides(tiny_config, "train.time_budget_s=3600", "train.epochs=4", "schedule.name=onecycle")
     straight = fit(config, progress=QUIET)
 
-    def kill_after_2(row):
-        if row.epoch == 2:
-            raise Kill()
-
-    with pytest.raises(Kill):
-        fit(config, progress=QUIET, callbacks=[kill_after_2])
-    killed = sorted(Path(config.output_dir).iterdir())[-1]
+    killed = fit_killed_after(config, 2)
     resumed = fit(config, progress=QUIET, resume=str(killed))
     assert [r.without_times() for r in RunDir(straight.run_dir).metrics()] == \
         [r.without_times() for r in RunDir(killed).metrics()]

@@ -1,6 +1,5 @@
 """The weight average (train.ema) against the formula by hand, and flip test-time augmentation."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from cnnlab.engine.precision import resolve_precision
 from cnnlab.engine.progress import Progress
 from cnnlab.run import RunDir
 from cnnlab.run.restore import restore_model
-from tests.conftest import with_overrides
+from tests.conftest import fit_killed_after, with_overrides
 
 QUIET = Progress(quiet=True)
 FP32 = resolve_precision("cpu", "fp32", False)
@@ -63,22 +62,12 @@ def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror():
     assert plain.loss != pytest.approx(result.loss)
 
 
-class Kill(Exception):
-    pass
-
-
 def test_a_run_with_ema_and_tta_saves_the_average_and_resumes_exactly(tiny_config):
     config = with_overrides(tiny_config, "train.epochs=3", "train.ema={decay: 0.95, every: 2}", "train.tta=flip",
                             "model.options={batchnorm: true}", "train.channels_last=false")
     straight = fit(config, progress=QUIET)
 
-    def kill_after_2(row):
-        if row.epoch == 2:
-            raise Kill()
-
-    with pytest.raises(Kill):
-        fit(config, progress=QUIET, callbacks=[kill_after_2])
-    killed = sorted(Path(config.output_dir).iterdir())[-1]
+    killed = fit_killed_after(config, 2)
     resumed = fit(config, progress=QUIET, resume=str(killed))
     assert [r.without_times() for r in RunDir(straight.run_dir).metrics()] == \
         [r.without_times() for r in RunDir(killed).metrics()]

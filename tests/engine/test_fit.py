@@ -20,7 +20,7 @@ from cnnlab.models import build_model
 from cnnlab.report import write_report
 from cnnlab.run import RunDir
 from cnnlab.run.restore import restore_model, restore_splits
-from tests.conftest import with_overrides
+from tests.conftest import fit_killed_after, with_overrides
 
 QUIET = Progress(quiet=True)
 RUN_FILES = ["config.yaml", "data.json", "metrics.jsonl", "summary.json", "confusion.json", "model.txt"]
@@ -75,22 +75,12 @@ def test_run_folder_alone_rebuilds_model_split_and_normalization(tiny_config):
     assert json.load(open(f"{run}/confusion.json"))["matrix"] == test.confusion.tolist()
 
 
-class Kill(Exception):
-    pass
-
-
 def test_a_run_that_fails_keeps_its_files_and_resumes_exactly(tiny_config):
     config = with_overrides(tiny_config, "train.epochs=3", "data.augment=[{name: random_crop, padding: 2}, {name: flip_lr}]",
                             "schedule.name=cosine")
     straight = fit(config, progress=QUIET)
 
-    def kill_after_2(row):
-        if row.epoch == 2:
-            raise Kill()
-
-    with pytest.raises(Kill):
-        fit(config, progress=QUIET, callbacks=[kill_after_2])
-    killed = RunDir(sorted(Path(config.output_dir).iterdir())[-1])
+    killed = RunDir(fit_killed_after(config, 2))
     assert killed.summary().status == "failed" and killed.summary().epochs_run == 2
     assert killed.checkpoints.latest() == 2
     resumed = fit(config, progress=QUIET, resume=str(killed.path))
@@ -103,13 +93,7 @@ def test_a_resumed_run_keeps_its_best_checkpoint(tiny_config):
     # lr 1e-9 leaves float32 weights as they are, so val_acc ties every epoch and epoch 1 stays the best.
     config = with_overrides(tiny_config, "train.epochs=3", "optim.lr=1.0e-9", "optim.momentum=0.0")
 
-    def kill_after_2(row):
-        if row.epoch == 2:
-            raise Kill()
-
-    with pytest.raises(Kill):
-        fit(config, progress=QUIET, callbacks=[kill_after_2])
-    killed = RunDir(next(Path(config.output_dir).iterdir()))
+    killed = RunDir(fit_killed_after(config, 2))
     assert killed.checkpoints.epochs() == [1, 2]
     resumed = fit(config, progress=QUIET, resume=str(killed.path))
     assert resumed.best.epoch == 1 and killed.checkpoints.epochs() == [1, 3]
