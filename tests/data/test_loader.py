@@ -23,6 +23,8 @@ def test_eval_batches_are_the_normalized_images_in_order():
     # Normalized with train-fit stats, the train split itself has zero mean and unit variance per channel.
     np.testing.assert_allclose(x.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(x.std(axis=(0, 2, 3)), 1, atol=1e-4)
+    # ChannelStats.normalize (a batch for the settings measurement, a whitening fit) gives what the loader feeds.
+    np.testing.assert_allclose(stats.normalize(torch.from_numpy(images)).numpy(), x, rtol=1e-5, atol=1e-5)
 
 
 def test_shuffled_epoch_visits_every_image_once_and_is_seeded():

@@ -14,8 +14,8 @@ peak for the same dtype, measured in the same process:
 - **MFU** (model FLOP utilization, PaLM's term) = images/s x FLOPs per image / peak.
 
 The step time is the best of ``REPEATS`` windows of at least ``MIN_SECONDS`` each after a
-warm-up, as in ``cnnlab bench models``; the machine is shared, so the slower windows measure
-the other jobs.
+warm-up, timed by ``cnnlab bench models``' own ``best_rates``; the machine is shared, so the
+slower windows measure the other jobs.
 """
 
 from __future__ import annotations
@@ -65,21 +65,6 @@ def step_flops(step: Callable[[], None]) -> int:
     return counter.get_total_flops()
 
 
-def best_rate(step: Callable[[], None], batch: int, *, repeats: int = REPEATS, min_seconds: float = MIN_SECONDS,
-              warmup: int = WARMUP) -> float:
-    """Best images/s of ``step`` over ``repeats`` windows of at least ``min_seconds``."""
-    for _ in range(warmup):
-        step()
-    best = 0.0
-    for _ in range(repeats):
-        steps, start = 0, time.perf_counter()
-        while steps < 2 or time.perf_counter() - start < min_seconds:
-            step()
-            steps += 1
-        best = max(best, batch * steps / (time.perf_counter() - start))
-    return best
-
-
 def bench_train_model(name: str, *, batch: int = BATCH, peaks: dict[str, float], repeats: int = REPEATS,
                       min_seconds: float = MIN_SECONDS) -> dict:
     """One model at its design input: the ``auto`` setting, images/s, FLOPs per image and MFU.
@@ -88,7 +73,7 @@ def bench_train_model(name: str, *, batch: int = BATCH, peaks: dict[str, float],
     """
     import torch
 
-    from cnnlab.bench.models import loss_fn
+    from cnnlab.bench.models import BenchSettings, best_rates, loss_fn
     from cnnlab.engine.autotune import TuneCache, choose, training_step, workload_key
     from cnnlab.engine.precision import candidate_settings
     from cnnlab.models import MODELS, build_model
@@ -104,11 +89,12 @@ def bench_train_model(name: str, *, batch: int = BATCH, peaks: dict[str, float],
     candidates = candidate_settings("cpu", "auto", "auto")
     key = workload_key(model, model_name=name, input_shape=entry.default_input, batch=batch, optimizer="sgd",
                        candidates=candidates)
-    choice = choose(candidates, lambda s: build(s), batch=batch, key=key, cache=TuneCache())
+    choice = choose(candidates, build, batch=batch, key=key, cache=TuneCache())
     setting = choice.precision
     step = build(setting)
     flops = step_flops(step) / batch
-    rate = best_rate(step, batch, repeats=repeats, min_seconds=min_seconds)
+    timing = BenchSettings(batch=batch, warmup=WARMUP, repeats=repeats, min_seconds=min_seconds)
+    rate = best_rates({"step": step}, batch, timing)["step"]
     if setting.name not in peaks:
         peaks[setting.name] = matmul_peak(setting.name)
     achieved = rate * flops

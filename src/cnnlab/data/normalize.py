@@ -27,6 +27,12 @@ class ChannelStats:
     def from_dict(cls, data: dict) -> "ChannelStats":
         return cls(tuple(float(m) for m in data["mean"]), tuple(float(s) for s in data["std"]))
 
+    def normalize(self, images):
+        """uint8 images (N, C, H, W), a torch tensor, as the loader feeds them: (x / 255 - mean) / std, float32."""
+        x = images.float() / 255
+        C = x.shape[1]
+        return (x - x.new_tensor(self.mean).view(1, C, 1, 1)) / x.new_tensor(self.std).view(1, C, 1, 1)
+
     @classmethod
     def identity(cls, channels: int) -> "ChannelStats":
         return cls((0.0,) * channels, (1.0,) * channels)

@@ -50,7 +50,4 @@ def fit_model_to_data(model: nn.Module, images, stats: ChannelStats, device: tor
         return
     images = torch.as_tensor(images)
     step = max(1, len(images) // DATA_FIT_IMAGES)
-    x = images[::step][:DATA_FIT_IMAGES].float() / 255  # (n, C, H, W) in [0, 1]
-    C = x.shape[1]
-    x = (x - torch.tensor(stats.mean).view(1, C, 1, 1)) / torch.tensor(stats.std).view(1, C, 1, 1)
-    model.fit_to_data(x.to(device))
+    model.fit_to_data(stats.normalize(images[::step][:DATA_FIT_IMAGES]).to(device))  # (n, C, H, W)

@@ -104,16 +104,13 @@ def choose_settings(config: RunConfig, model: torch.nn.Module, splits: Splits, s
             return choice
     batch = min(batch, len(splits.train_labels))
     images = splits.train_images[:batch]  # (B, C, H, W) uint8: a real batch, unaugmented
-    mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
-    std = torch.tensor(stats.std).view(1, -1, 1, 1)
-    x = (torch.as_tensor(images).float() / 255 - mean) / std
+    x = stats.normalize(torch.as_tensor(images))
     y = torch.as_tensor(splits.train_labels[:batch], dtype=torch.int64)
     build_step = functools.partial(training_step, model, loss_fn=loss_fn,
                                    make_optimizer=make_optimizer_factory(config), images=x, labels=y)
     key = workload_key(model, model_name=config.model.name, input_shape=tuple(images.shape[1:]), batch=batch,
                        optimizer=config.optim.name, candidates=candidates)
-    return choose(candidates, lambda setting: build_step(setting), batch=batch, key=key, cache=cache,
-                  measure_single=measure_single)
+    return choose(candidates, build_step, batch=batch, key=key, cache=cache, measure_single=measure_single)
 
 
 def lr_factor(config: RunConfig, *, total_steps: int, steps_per_epoch: int) -> Factor:
