@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cnnlab.allocator import keep_freed_memory
+
 # torch is imported inside the functions: `cnnlab bench models --help` and shell completion read
 # this module's defaults, and importing torch costs 2 s on the 2-core CPU.
 
@@ -149,7 +151,8 @@ def environment() -> str:
     from cnnlab.engine.precision import cpu_has_native_bf16
 
     return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}, "
-            f"ISA {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}")
+            f"ISA {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}, "
+            f"malloc keeps freed memory: {'yes' if keep_freed_memory() else 'no'}")
 
 
 def bench_models(names: list[str], settings: BenchSettings, *, threads: int | None = None,
@@ -163,6 +166,7 @@ def bench_models(names: list[str], settings: BenchSettings, *, threads: int | No
 
     if threads:
         torch.set_num_threads(threads)
+    keep_freed_memory()  # as training does (cnnlab.engine.session.setup)
     load_before = os.getloadavg()[1]
     results = []
     for name in names:

@@ -25,6 +25,8 @@ import os
 import time
 from collections.abc import Callable
 
+from cnnlab.allocator import keep_freed_memory
+
 BATCH = 256  # issue 8's batch for the utilization figures
 DEFAULT_MODELS = ("convnet", "resnet20", "vgg_mini")
 WARMUP = 3
@@ -113,6 +115,7 @@ def bench_train(names: list[str], *, batch: int = BATCH, threads: int | None = N
 
     if threads:
         torch.set_num_threads(threads)
+    keep_freed_memory()  # as training does (cnnlab.engine.session.setup)
     load_before = os.getloadavg()[1]
     peaks: dict[str, float] = {}
     results = []

@@ -8,6 +8,7 @@ import torch
 
 from cnnlab.engine.loop import EpochResult
 from cnnlab.models import count_parameters
+from cnnlab.allocator import keep_freed_memory
 from cnnlab.run.environment import describe_environment
 from cnnlab.run.record import Divergence, MetricsRow, Status, Summary, TestResult
 
@@ -54,7 +55,8 @@ def build_summary(session, run_path: str, rows: Sequence[MetricsRow], *, status:
               "epoch_mean_s": sum(r.epoch_time for r in rows) / len(rows) if rows else None,
               "train_images_per_s": rows[-1].images_per_s if rows else None},
         device={"type": precision.device.type, "precision": precision.name,
-                "channels_last": precision.channels_last, "threads": torch.get_num_threads()},
+                "channels_last": precision.channels_last, "threads": torch.get_num_threads(),
+                "malloc_keeps_freed_memory": keep_freed_memory()},
         environment=describe_environment(precision.device),
         divergence=divergence,
         failure=failure,
