@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import torch
 
+from cnnlab.allocator import keep_freed_memory
 from cnnlab.atomic import atomic_write_json
 from cnnlab.engine.precision import Precision, cpu_flags
 from cnnlab.run.environment import cpu_name
@@ -197,13 +198,18 @@ def default_cache_path() -> Path:
 
 
 def machine_fingerprint(device: torch.device) -> dict[str, Any]:
-    """What a measured choice holds only for: the processor, its usable ISA, threads and torch."""
+    """What a measured choice holds only for: the processor, its usable ISA, torch and malloc's mode.
+
+    Steps timed while glibc gave freed memory back (``cnnlab.allocator``) paid page faults that the
+    larger-activation candidates paid more of, so such timings are not trusted either.
+    """
     fingerprint = {
         "cpu": cpu_name(),
         "cpu_flags": sorted(set(ISA_FLAGS) & cpu_flags()),
         "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL"),
         "torch": torch.__version__,
+        "malloc_keeps_freed_memory": keep_freed_memory(),
     }
     if device.type == "cuda":
         fingerprint["gpu"] = torch.cuda.get_device_name(device)
