@@ -156,7 +156,8 @@ def test_measuring_leaves_the_model_and_every_random_stream_as_they_were():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # steps ran on copies
 
 
-def test_a_run_records_its_choice_and_the_next_run_takes_it_from_the_cache(tiny_config):
+def test_a_run_records_its_choice_and_the_next_run_takes_it_from_the_cache(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_CACHE_DIR", str(tmp_path / "cache"))  # empty, whatever ran before
     config = with_overrides(tiny_config, "train.channels_last=auto", "train.epochs=1")
     first = fit(config, progress=QUIET)
     assert first.settings["source"] == "measured" and len(first.settings["timings"]) == 2

@@ -14,7 +14,7 @@ import pytest
 from cnnlab.engine.fit import fit
 from cnnlab.report import write_report
 from cnnlab.engine.progress import Progress
-from cnnlab.report.plots import per_class_metrics
+from cnnlab.analysis.classification import per_class_metrics
 from tests.conftest import need
 
 PROBE = """<!doctype html><html><body><pre id=out>pending</pre>

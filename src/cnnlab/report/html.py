@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.report.plots import confusion_png, curves_png, per_class_metrics
+from cnnlab.analysis.classification import per_class_metrics
+from cnnlab.analysis.curves import read_curves
+from cnnlab.report.evaluation import eval_figure_names
+from cnnlab.report.plots import confusion_png, curves_png
 from cnnlab.run import RunDir, Summary
 
 STYLE = """
@@ -20,7 +23,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:left}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%}pre{background:#f6f8fa;padding:1em;overflow:auto;font-size:.85em}
-.wide{overflow-x:auto}.status{display:inline-block;padding:.1em .6em;border-radius:1em;background:#e8f0fe}
+.wide{overflow-x:auto}.warn{color:#a40}.status{display:inline-block;padding:.1em .6em;border-radius:1em;background:#e8f0fe}
 """
 
 
@@ -77,6 +80,33 @@ def _class_table(matrix: np.ndarray, classes: list[str]) -> str:
             f"{rows}</table>")
 
 
+def _evaluation_section(run: RunDir, record: dict) -> list[str]:
+    """One ``cnnlab eval`` record: its figures, averages, most-confused pairs and timing."""
+    split = record["split"]
+    figures = "".join(_img((run.path / name).read_bytes(), f"{split} {kind}")
+                      for kind, name in eval_figure_names(split).items() if (run.path / name).is_file())
+    avg = record["averages"]
+    rows = [("images", record["images"]), ("loss", record["loss"]), ("top-1 accuracy", record["top1"]),
+            ("top-5 accuracy", record["top5"]), ("macro F1", avg["macro"]["f1"]),
+            ("weighted F1", avg["weighted"]["f1"])]
+    if record.get("binary"):
+        rows += [("ROC-AUC", record["binary"]["roc_auc"]), ("average precision", record["binary"]["average_precision"])]
+    timing = record.get("timing")
+    if timing:
+        rows += [("inference setting", f"{timing['setting']} on {timing['device']}"),
+                 ("latency, batch 1, median (ms)", timing["latency"]["median_ms"]),
+                 ("latency, batch 1, p95 (ms)", timing["latency"]["p95_ms"]),
+                 (f"throughput, batch {timing['throughput']['batch']} (images/s)", timing["throughput"]["images_per_s"])]
+    confused = "".join(f"<tr><td>{html.escape(p['true'])}</td><td>{html.escape(p['predicted'])}</td>"
+                       f"<td class=num>{p['count']}</td></tr>" for p in record["most_confused"])
+    title = (f"Evaluation: {html.escape(split)} set, {html.escape(record['checkpoint'])} checkpoint "
+             f"(epoch {record['epoch']}), tta {html.escape(record['tta'])}")
+    note = f"<p>{html.escape(record['note'])} ({html.escape(record['evaluated_at'])})</p>" if record.get("note") else ""
+    return [f"<h2>{title}</h2>", note, _table(rows), figures,
+            "<h3>Most confused</h3><table><tr><th>true</th><th>predicted</th><th>images</th></tr>"
+            f"{confused}</table>" if confused else ""]
+
+
 def write_report(run_path: str | Path) -> Path:
     """Draw curves.png and confusion.png and write report.html from the records of ``run_path``."""
     run = RunDir.open(run_path)
@@ -87,9 +117,12 @@ def write_report(run_path: str | Path) -> Path:
                 f"<p><span class=status>{html.escape(status)}</span></p>",
                 "<h2>Key figures</h2>", _table(_key_figures(summary))]
     if rows:
-        png = curves_png(rows, best_epoch)
+        reading = read_curves(rows)
+        png = curves_png(rows, best_epoch, reading=reading)
         run.write_file("curves.png", png)
-        sections += ["<h2>Learning curves</h2>", _img(png, "loss and accuracy per epoch")]
+        flag = "<p class=warn>" if reading.overfitting else "<p>"
+        sections += ["<h2>Learning curves</h2>", _img(png, "loss and accuracy per epoch"),
+                     f"{flag}{html.escape(reading.note)}</p>"]
     if confusion is not None:
         matrix = np.array(confusion.matrix)
         names = confusion.classes or [str(i) for i in range(len(matrix))]
@@ -98,6 +131,8 @@ def write_report(run_path: str | Path) -> Path:
         sections += [f"<h2>Confusion matrix ({html.escape(confusion.split)} set)</h2>",
                      f"<p>weights: {html.escape(confusion.checkpoint)}</p>", _img(png, "confusion matrix"),
                      _class_table(matrix, names)]
+    for record in run.evaluations().values():
+        sections += _evaluation_section(run, record)
     if rows:
         table = [dataclasses.asdict(r) for r in rows]
         keys = [k for k in table[0] if table[0][k] is not None]

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from cnnlab.analysis.curves import CurveReading
 from cnnlab.run.record import MetricsRow
 
 
@@ -24,8 +25,10 @@ def _series(rows: Sequence[MetricsRow], key: str) -> tuple[list[int], list[float
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def curves_png(rows: Sequence[MetricsRow], best_epoch: int | None = None, title: str = "") -> bytes:
-    """Loss and accuracy per epoch, train vs val, as a PNG."""
+def curves_png(rows: Sequence[MetricsRow], best_epoch: int | None = None, title: str = "",
+               reading: CurveReading | None = None) -> bytes:
+    """Loss and accuracy per epoch, train vs val, as a PNG; ``reading`` marks the epoch of lowest
+    validation loss and shades what follows it when the curves overfit."""
     fig = Figure(figsize=(10, 3.8))
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, metric, label in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "top-1 accuracy")):
@@ -35,6 +38,11 @@ def curves_png(rows: Sequence[MetricsRow], best_epoch: int | None = None, title:
                 ax.plot(x, y, style, markersize=3, label=split)
         if best_epoch:
             ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best (epoch {best_epoch})")
+        if reading is not None and reading.lowest_val_loss_epoch is not None:
+            low = reading.lowest_val_loss_epoch
+            ax.axvline(low, color="tab:red", linestyle="--", alpha=0.6, label=f"lowest val loss (epoch {low})")
+            if reading.overfitting:
+                ax.axvspan(low, rows[-1].epoch, color="tab:red", alpha=0.08, label="overfitting")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -68,13 +76,37 @@ def confusion_png(matrix: np.ndarray, classes: Sequence[str], title: str = "") -
     return _png(fig)
 
 
-def per_class_metrics(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall and F1 per class from a confusion matrix (rows true, columns predicted)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    tp = np.diag(matrix)
-    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+def gallery_png(images: np.ndarray, titles: Sequence[str], *, columns: int = 4, title: str = "") -> bytes:
+    """uint8 images (k, C, H, W) in a grid, each under its title (fastai's ``plot_top_losses``)."""
+    k = len(images)
+    rows = max(1, -(-k // columns))
+    fig = Figure(figsize=(2.6 * columns, 2.8 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, text in zip(axes, images, titles):
+        picture = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)  # (H, W) or (H, W, 3)
+        ax.imshow(picture, cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=255)
+        ax.set_title(text, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _png(fig)
+
+
+def binary_curves_png(binary: dict) -> bytes:
+    """The ROC curve (with its AUC) and the precision-recall curve (with average precision)."""
+    fig = Figure(figsize=(10, 4))
+    ax_roc, ax_pr = fig.subplots(1, 2)
+    roc, pr = binary["roc_curve"], binary["pr_curve"]
+    ax_roc.plot(roc["fpr"], roc["tpr"], label=f"AUC {binary['roc_auc']:.4f}")
+    ax_roc.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax_roc.set_xlabel("false positive rate")
+    ax_roc.set_ylabel("true positive rate")
+    ax_pr.step(pr["recall"], pr["precision"], where="post", label=f"AP {binary['average_precision']:.4f}")
+    ax_pr.set_xlabel("recall")
+    ax_pr.set_ylabel("precision")
+    for ax, name in ((ax_roc, "ROC"), (ax_pr, f"precision-recall ({binary['positive_class']} positive)")):
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _png(fig)

@@ -10,6 +10,7 @@ runs/<name>-<YYYYmmdd-HHMMSS>/
   summary.json       Summary: status, best and final rows, the one test result, times, device
   confusion.json     Confusion: test confusion matrix of the best checkpoint
   curves.png, confusion.png, report.html   drawn by cnnlab.report from the files above
+  eval-<split>.json  cnnlab eval: a later evaluation (metrics, mistakes, timing), and its eval-<split>-*.png
 
 Every file is written atomically (``cnnlab.atomic``), so a killed run keeps whole files; the
 typed records live in ``cnnlab.run.record`` and are written and read only through ``RunDir``.
@@ -163,6 +164,16 @@ class RunDir:
         path = self.path / name
         atomic_write_bytes(path, data.encode() if isinstance(data, str) else data)
         return path
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """A derived JSON record (eval-test.json, quantize.json) in the run folder."""
+        path = self.path / name
+        atomic_write_json(path, data)
+        return path
+
+    def evaluations(self) -> dict[str, dict[str, Any]]:
+        """The records of ``cnnlab eval``, by split: {"test": eval-test.json's content, ...}."""
+        return {p.stem.removeprefix("eval-"): self._json(p.name) for p in sorted(self.path.glob("eval-*.json"))}
 
     def _json(self, name: str) -> Any:
         path = self.path / name

@@ -1,0 +1,93 @@
+"""report.html with cnnlab eval's sections, rendered by headless Chromium: no console errors,
+every image decodes, and the numbers on the page are those of the JSON files."""
+
+import functools
+import http.server
+import json
+from pathlib import Path
+import re
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from cnnlab.analysis.evaluation import evaluate_run, write_evaluation
+from cnnlab.engine.fit import fit
+from cnnlab.engine.progress import Progress
+from cnnlab.report import write_report
+from cnnlab.report.evaluation import write_eval_figures
+from tests.conftest import need
+
+# Reads every key/value row of every table in the report, and counts and decodes the images.
+PROBE = """<!doctype html><html><body><pre id=out>pending</pre>
+<iframe id=f src="report.html" width=1200 height=900></iframe>
+<script>
+document.getElementById('f').addEventListener('load', () => {
+  const doc = document.getElementById('f').contentDocument;
+  const imgs = [...doc.images];
+  const cells = [...doc.querySelectorAll('tr')].filter(r => r.children.length === 2 && r.children[0].tagName === 'TH')
+                  .map(r => [r.children[0].textContent, r.children[1].textContent]);
+  const result = {headings: [...doc.querySelectorAll('h2')].map(h => h.textContent), images: imgs.length,
+                  decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length, cells: cells,
+                  warn: [...doc.querySelectorAll('.warn')].map(p => p.textContent)};
+  document.getElementById('out').textContent = 'RESULT ' + JSON.stringify(result);
+});
+</script></body></html>"""
+
+
+def render(folder, chromium) -> tuple[dict, str]:
+    (folder / "probe.html").write_text(PROBE)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={folder}/.chrome",
+             "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom",
+             f"http://127.0.0.1:{server.server_port}/probe.html"],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    found = re.search(r"RESULT (\{.*?\})</pre>", result.stdout)
+    assert found, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")), result.stderr
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory):
+    from cnnlab.config import load_recipe
+
+    config = load_recipe(None, [
+        f"output_dir={tmp_path_factory.mktemp('runs')}", "data.name=synthetic", "data.val_size=100",
+        "data.options={shape: [1, 16, 16], train_size: 400, test_size: 200, noise: 0.6}", "model.name=simple_nn",
+        "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=3", "train.precision=fp32"])
+    run_dir = Path(fit(config, progress=Progress(quiet=True)).run_dir)
+    evaluation, gallery = evaluate_run(run_dir)
+    write_eval_figures(run_dir, evaluation.to_dict(), gallery)
+    write_evaluation(run_dir, evaluation)
+    write_report(run_dir)
+    return run_dir
+
+
+def test_the_page_shows_the_evaluation_as_recorded(evaluated_run):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    need(chromium is not None, "chromium is not installed (make test-deps installs it)")
+    seen, log = render(evaluated_run, chromium)
+    record = json.loads((evaluated_run / "eval-test.json").read_text())
+    summary = json.loads((evaluated_run / "summary.json").read_text())
+    console = [line for line in log.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    # curves, confusion, and the evaluation's confusion and top-losses figures
+    assert seen["images"] == 4 and seen["decoded"] == 4
+    assert any(h.startswith("Evaluation: test set, best checkpoint") for h in seen["headings"])
+    cells = seen["cells"]
+    assert ["top-1 accuracy", f"{record['top1']:.4f}"] in cells
+    assert ["loss", f"{record['loss']:.4f}"] in cells
+    assert ["macro F1", f"{record['averages']['macro']['f1']:.4f}"] in cells
+    assert ["latency, batch 1, median (ms)", f"{record['timing']['latency']['median_ms']:.4f}"] in cells
+    assert ["test accuracy (evaluated once)", f"{summary['test']['acc']:.4f}"] in cells
+    throughput = record["timing"]["throughput"]
+    assert [f"throughput, batch {throughput['batch']} (images/s)", f"{throughput['images_per_s']:,.0f}"] in cells
