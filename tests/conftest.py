@@ -69,3 +69,17 @@ def tiny_config(tmp_path):
         "data.val_size=100", "data.batch_size=64", "model.name=simple_nn",
         "optim.name=sgd", "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=2", "train.precision=fp32",
     ])
+
+
+def synthetic_run(out, *, shape=(1, 16, 16), train_size=600, test_size=200, noise=0.6, val_size=100,
+                  model="simple_nn", epochs=2) -> Path:
+    """Train a small fp32 run on synthetic images in seconds; returns its run folder."""
+    from cnnlab.engine.fit import fit
+    from cnnlab.engine.progress import Progress
+
+    config = load_recipe(None, [
+        f"output_dir={out}", "data.name=synthetic", f"data.val_size={val_size}",
+        f"data.options={{shape: {list(shape)}, train_size: {train_size}, test_size: {test_size}, noise: {noise}}}",
+        f"model.name={model}", "optim.lr=0.05", "optim.momentum=0.9", f"train.epochs={epochs}", "train.precision=fp32"])
+    return Path(fit(config, progress=Progress(quiet=True)).run_dir)
+

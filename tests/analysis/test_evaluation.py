@@ -13,19 +13,12 @@ from cnnlab.analysis.evaluation import evaluate_run, write_evaluation
 from cnnlab.cli.main import main
 from cnnlab.engine.fit import fit
 from cnnlab.engine.progress import Progress
-from tests.conftest import with_overrides
+from tests.conftest import with_overrides, synthetic_run
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from cnnlab.config import load_recipe
-
-    config = load_recipe(None, [
-        f"output_dir={tmp_path_factory.mktemp('runs')}", "data.name=synthetic", "data.val_size=100",
-        "data.options={shape: [1, 16, 16], train_size: 600, test_size: 200, noise: 0.6}", "model.name=simple_nn",
-        "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=2", "train.precision=fp32"])
-    return Path(fit(config, progress=Progress(quiet=True)).run_dir)
-
+    return synthetic_run(tmp_path_factory.mktemp('runs'))
 
 def folder_state(run_dir) -> dict:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run_dir.rglob("*")) if p.is_file()}

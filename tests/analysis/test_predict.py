@@ -15,19 +15,14 @@ from cnnlab.cli.main import main
 from cnnlab.engine.fit import fit
 from cnnlab.engine.progress import Progress
 from cnnlab.run.restore import restore_model, restore_splits
+from tests.conftest import synthetic_run
 
 
 @pytest.fixture(scope="module")
 def lenet_run(tmp_path_factory):
     """lenet5 (convertible to a fully convolutional net) on synthetic 1x32x32 images, one epoch."""
-    from cnnlab.config import load_recipe
-
-    config = load_recipe(None, [
-        f"output_dir={tmp_path_factory.mktemp('runs')}", "data.name=synthetic", "data.val_size=50",
-        "data.options={shape: [1, 32, 32], train_size: 300, test_size: 40, noise: 0.3}", "model.name=lenet5",
-        "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=1", "train.precision=fp32"])
-    return Path(fit(config, progress=Progress(quiet=True)).run_dir)
-
+    return synthetic_run(tmp_path_factory.mktemp('runs'), shape=(1, 32, 32), train_size=300, test_size=40,
+                         noise=0.3, val_size=50, model="lenet5", epochs=1)
 
 def test_png_files_give_the_models_own_probabilities(lenet_run, tmp_path):
     splits, stats = restore_splits(lenet_run)

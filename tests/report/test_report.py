@@ -1,12 +1,8 @@
 """report.html: self-contained, and rendered by a real browser (headless Chromium)."""
 
-import functools
-import http.server
 import json
 import re
 import shutil
-import subprocess
-import threading
 
 import numpy as np
 import pytest
@@ -16,6 +12,7 @@ from cnnlab.report import write_report
 from cnnlab.engine.progress import Progress
 from cnnlab.analysis.classification import per_class_metrics
 from tests.conftest import need
+from tests.report.chromium import render
 
 PROBE = """<!doctype html><html><body><pre id=out>pending</pre>
 <iframe id=f src="report.html" width=1200 height=900></iframe>
@@ -70,22 +67,7 @@ def test_per_class_metrics_match_scikit_learn():
 def test_chromium_renders_every_figure(finished_run):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     need(chromium is not None, "chromium is not installed (make test-deps installs it)")
-    (open(f"{finished_run}/probe.html", "w")).write(PROBE)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=finished_run)
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={finished_run}/.chrome",
-             "--virtual-time-budget=10000", "--dump-dom", f"http://127.0.0.1:{server.server_port}/probe.html"],
-            capture_output=True, text=True, timeout=120)
-    finally:
-        server.shutdown()
-    found = re.search(r"RESULT (\{.*?\})</pre>", result.stdout)
-    assert found, result.stdout[-2000:] + result.stderr[-2000:]
-    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    seen, _ = render(finished_run, chromium, PROBE)
     assert seen["title"].startswith("cnnlab ")
     assert seen["images"] == 2 and seen["decoded"] == 2 and min(seen["widths"]) > 300
     assert "Learning curves" in seen["headings"] and "Confusion matrix (test set)" in seen["headings"]

@@ -1,14 +1,9 @@
 """report.html with cnnlab eval's sections, rendered by headless Chromium: no console errors,
 every image decodes, and the numbers on the page are those of the JSON files."""
 
-import functools
-import http.server
 import json
 from pathlib import Path
-import re
 import shutil
-import subprocess
-import threading
 
 import pytest
 
@@ -17,7 +12,8 @@ from cnnlab.engine.fit import fit
 from cnnlab.engine.progress import Progress
 from cnnlab.report import write_report
 from cnnlab.report.evaluation import write_eval_figures
-from tests.conftest import need
+from tests.conftest import need, synthetic_run
+from tests.report.chromium import render
 
 # Reads every key/value row of every table in the report, and counts and decodes the images.
 PROBE = """<!doctype html><html><body><pre id=out>pending</pre>
@@ -36,35 +32,9 @@ document.getElementById('f').addEventListener('load', () => {
 </script></body></html>"""
 
 
-def render(folder, chromium) -> tuple[dict, str]:
-    (folder / "probe.html").write_text(PROBE)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={folder}/.chrome",
-             "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom",
-             f"http://127.0.0.1:{server.server_port}/probe.html"],
-            capture_output=True, text=True, timeout=120)
-    finally:
-        server.shutdown()
-    found = re.search(r"RESULT (\{.*?\})</pre>", result.stdout)
-    assert found, result.stdout[-2000:] + result.stderr[-2000:]
-    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")), result.stderr
-
-
 @pytest.fixture(scope="module")
 def evaluated_run(tmp_path_factory):
-    from cnnlab.config import load_recipe
-
-    config = load_recipe(None, [
-        f"output_dir={tmp_path_factory.mktemp('runs')}", "data.name=synthetic", "data.val_size=100",
-        "data.options={shape: [1, 16, 16], train_size: 400, test_size: 200, noise: 0.6}", "model.name=simple_nn",
-        "optim.lr=0.05", "optim.momentum=0.9", "train.epochs=3", "train.precision=fp32"])
-    run_dir = Path(fit(config, progress=Progress(quiet=True)).run_dir)
+    run_dir = synthetic_run(tmp_path_factory.mktemp('runs'), train_size=400, epochs=3)
     evaluation, gallery = evaluate_run(run_dir)
     write_eval_figures(run_dir, evaluation.to_dict(), gallery)
     write_evaluation(run_dir, evaluation)
@@ -75,7 +45,7 @@ def evaluated_run(tmp_path_factory):
 def test_the_page_shows_the_evaluation_as_recorded(evaluated_run):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     need(chromium is not None, "chromium is not installed (make test-deps installs it)")
-    seen, log = render(evaluated_run, chromium)
+    seen, log = render(evaluated_run, chromium, PROBE)
     record = json.loads((evaluated_run / "eval-test.json").read_text())
     summary = json.loads((evaluated_run / "summary.json").read_text())
     console = [line for line in log.splitlines() if "CONSOLE" in line]
