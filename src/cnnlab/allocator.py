@@ -3,10 +3,12 @@
 PyTorch's CPU tensors come from ``malloc``. glibc serves blocks above its mmap threshold with a
 fresh ``mmap`` and gives them back with ``munmap`` on free, and it trims the top of its heap
 back to the kernel; the threshold adapts only up to a point. A training step allocates and
-frees the same activations every time, so every step touched them as new pages: on resnet20
-at batch 256 (bf16, 2 cores, Zen 4) that was 17,000-39,000 page faults and 38-77 ms of kernel
-time a step, and the step ran 15-17% faster without them (convnet 26%, vgg_mini 47%, fastnet
-33%; docs/BENCHMARKS.md). Intel's PyTorch CPU tuning guide fixes this by preloading jemalloc
+frees the same activations every time, so until glibc's threshold had adapted every step
+touched them as new pages: on resnet20 at batch 256 (bf16, 2 cores, Zen 4) 17,000-39,000 page
+faults and 38-77 ms of kernel time a step. Whether a process gained depended on its allocation
+history (1.14x for the first model `cnnlab bench train` times, within noise for the later ones;
+docs/BENCHMARKS.md); with these settings it no longer does. Intel's PyTorch CPU tuning guide
+fixes this by preloading jemalloc
 or tcmalloc; glibc's own ``mallopt`` does it from inside the process, with nothing to install.
 
 The price is that the heap keeps the largest step's memory until the process ends, which is

@@ -26,6 +26,7 @@ from cnnlab.analysis import classification as metrics
 from cnnlab.analysis.predict import probabilities, run_precision
 from cnnlab.analysis.timing import inference_timing
 from cnnlab.data.loader import DeviceLoader
+from cnnlab.engine.loop import eval_logits
 from cnnlab.engine.losses import Loss, build_loss
 from cnnlab.engine.precision import Precision
 from cnnlab.errors import CnnlabError
@@ -84,10 +85,7 @@ def predict_split(model: nn.Module, loader: DeviceLoader, loss_fn: Loss, precisi
     total, probs, labels = 0.0, [], []
     start = time.perf_counter()
     for x, y in loader:
-        with precision.autocast():
-            logits = model(x)  # (B, K)
-            if tta == "flip":
-                logits = (logits + model(x.flip(3))) / 2
+        logits = eval_logits(model, x, precision, tta)  # (B, K)
         total += float(loss_fn(logits, y)) * len(y)
         probs.append(probabilities(logits, loss_fn.num_outputs).cpu())
         labels.append(y.cpu())
@@ -132,10 +130,8 @@ def evaluate_run(run_path: str | Path, *, split: str = "test", checkpoint: str =
     tta = config.train.tta if tta is None else tta
     if tta not in TTA:
         raise CnnlabError(f"unknown test-time augmentation '{tta}' (valid: {', '.join(TTA)})")
+    model = restore_model(run.path, checkpoint)  # a run without that checkpoint is refused here
     epoch = run.checkpoints.resolve(checkpoint)
-    if epoch is None:
-        raise CnnlabError(f"no '{checkpoint}' checkpoint in {run.checkpoints.folder}: the run saved no epoch yet")
-    model = restore_model(run.path, checkpoint)
     splits, stats = restore_splits(run.path)
     images, labels = (splits.test_images, splits.test_labels) if split == "test" else \
         (splits.val_images, splits.val_labels)

@@ -165,6 +165,16 @@ def train_one_epoch(
     return tally.result(time.perf_counter() - start, first_loss)
 
 
+def eval_logits(model: nn.Module, x: torch.Tensor, precision: Precision, tta: str = "none") -> torch.Tensor:
+    """(B, K) logits of a batch in ``precision``; with ``tta="flip"`` the mean of the image's and
+    its left-right mirror's."""
+    with precision.autocast():
+        logits = model(x)  # (B, K)
+        if tta == "flip":
+            logits = (logits + model(x.flip(3))) / 2
+    return logits
+
+
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
@@ -181,9 +191,6 @@ def evaluate(
     tally = Tally(num_classes, precision.device, confusion=True)
     start = time.perf_counter()
     for x, y in batches:
-        with precision.autocast():
-            logits = model(x)  # (B, K)
-            if tta == "flip":
-                logits = (logits + model(x.flip(3))) / 2
+        logits = eval_logits(model, x, precision, tta)
         tally.add(loss_fn(logits, y), loss_fn.scores(logits), y)
     return tally.result(time.perf_counter() - start)
