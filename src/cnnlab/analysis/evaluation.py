@@ -24,6 +24,7 @@ from torch import nn
 
 from cnnlab.analysis import classification as metrics
 from cnnlab.analysis.predict import probabilities, run_precision
+from cnnlab.analysis.quantize import load_quantized
 from cnnlab.analysis.timing import inference_timing
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.engine.loop import eval_logits
@@ -31,6 +32,7 @@ from cnnlab.engine.losses import Loss, build_loss
 from cnnlab.engine.precision import Precision
 from cnnlab.errors import CnnlabError
 from cnnlab.run import RunDir
+from cnnlab.run.rundir import evaluation_key
 from cnnlab.run.restore import restore_model, restore_splits
 
 SPLITS = ("test", "val")
@@ -62,6 +64,7 @@ class Evaluation:
     timing: dict | None
     seconds: float  # the evaluation pass itself
     note: str = ""
+    int8: bool = False  # the int8 model of cnnlab quantize, not the checkpoint's fp32 weights
     evaluated_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
 
     def to_dict(self) -> dict:
@@ -116,8 +119,10 @@ def summarize(result: Pass, classes: list[str]) -> dict:
 
 
 def evaluate_run(run_path: str | Path, *, split: str = "test", checkpoint: str = "best", tta: str | None = None,
-                 timing: bool = True) -> tuple[Evaluation, np.ndarray]:
+                 timing: bool = True, int8: bool = False) -> tuple[Evaluation, np.ndarray]:
     """Evaluate a run's ``checkpoint`` on ``split``; ``tta`` defaults to the run's own ``train.tta``.
+    ``int8`` evaluates the model ``cnnlab quantize`` saved instead (on the CPU, from the checkpoint it
+    was quantized from).
 
     Returns the evaluation and the uint8 images (k, C, H, W) of its ``top_losses``, in order.
     """
@@ -130,12 +135,17 @@ def evaluate_run(run_path: str | Path, *, split: str = "test", checkpoint: str =
     tta = config.train.tta if tta is None else tta
     if tta not in TTA:
         raise CnnlabError(f"unknown test-time augmentation '{tta}' (valid: {', '.join(TTA)})")
-    model = restore_model(run.path, checkpoint)  # a run without that checkpoint is refused here
+    if int8:
+        quantized = load_quantized(run.path)
+        model, checkpoint = quantized.module, quantized.meta.get("checkpoint", "best")
+        precision = Precision(torch.device("cpu"), None, channels_last=True)  # fp32 in and out, int8 inside
+    else:
+        model = restore_model(run.path, checkpoint)  # a run without that checkpoint is refused here
+        precision = run_precision(run, config)
     epoch = run.checkpoints.resolve(checkpoint)
     splits, stats = restore_splits(run.path)
     images, labels = (splits.test_images, splits.test_labels) if split == "test" else \
         (splits.val_images, splits.val_labels)
-    precision = run_precision(run, config)
     model = model.to(precision.device, memory_format=torch.channels_last if precision.channels_last
                      else torch.contiguous_format)
     data = run.data_record()
@@ -146,14 +156,16 @@ def evaluate_run(run_path: str | Path, *, split: str = "test", checkpoint: str =
     result = predict_split(model, loader, loss_fn, precision, tta)
     fields = summarize(result, list(data.classes))
     timed = inference_timing(model, loader.transform(loader.images[:64]), precision) if timing else None
+    if timed and int8:
+        timed["setting"] = "int8 (oneDNN kernels; fp32 in and out)"
     note = ("a separate evaluation: summary.json's test result stays the one evaluated once after training"
             if split == "test" else "")
     evaluation = Evaluation(split=split, checkpoint=checkpoint, epoch=epoch, tta=tta, timing=timed,
-                            seconds=result.seconds, note=note, **fields)
+                            seconds=result.seconds, note=note, int8=int8, **fields)
     gallery = images[[t["index"] for t in evaluation.top_losses]]  # (k, C, H, W) uint8
     return evaluation, gallery
 
 
 def write_evaluation(run_path: str | Path, evaluation: Evaluation) -> Path:
-    """eval-<split>.json in the run folder (atomically)."""
-    return RunDir.open(run_path).write_json(f"eval-{evaluation.split}.json", evaluation.to_dict())
+    """eval-<split>.json (eval-<split>-int8.json for the int8 model) in the run folder, atomically."""
+    return RunDir.open(run_path).write_json(f"eval-{evaluation_key(evaluation.to_dict())}.json", evaluation.to_dict())

@@ -146,15 +146,27 @@ class Predictor:
         self.model = model.to(precision.device, memory_format=layout).eval()
 
     @classmethod
-    def from_run(cls, run_path: str | Path, *, checkpoint: str = "best", fully_conv: bool = False) -> Predictor:
+    def from_run(cls, run_path: str | Path, *, checkpoint: str = "best", fully_conv: bool = False,
+                 int8: bool = False) -> Predictor:
+        """The run's model (``int8``: the one ``cnnlab quantize`` saved, on the CPU) and preprocessing."""
         run = RunDir.open(run_path)
         config, data = run.config(), run.data_record()
         C, H, W = data.image_shape
-        model = restore_model(run.path, checkpoint)
+        if int8:
+            if fully_conv:
+                raise CnnlabError("--int8 and --fully-conv cannot be combined: the int8 model is quantized "
+                                  "for the run's input size only")
+            from cnnlab.analysis.quantize import load_quantized
+
+            model = load_quantized(run.path).module
+            precision = Precision(torch.device("cpu"), None, channels_last=True)  # fp32 in and out, int8 inside
+        else:
+            model = restore_model(run.path, checkpoint)
+            precision = run_precision(run, config)
         if fully_conv:
             model = to_fully_conv(model, (C, H, W)).eval()
         return cls(model, classes=list(data.classes), image_shape=(C, H, W),
-                   stats=ChannelStats.from_dict(data.normalization), precision=run_precision(run, config),
+                   stats=ChannelStats.from_dict(data.normalization), precision=precision,
                    num_outputs=data.num_outputs or len(data.classes), fully_conv=fully_conv)
 
     def pixels(self, image: ImageInput) -> np.ndarray:

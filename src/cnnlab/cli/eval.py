@@ -14,7 +14,8 @@ DESCRIPTION = ("Evaluate a run's best (or last) checkpoint on its test (or valid
 EPILOG = """\
 examples: cnnlab eval runs/fashion_mnist-20261122-153000
           cnnlab eval runs/fashion_mnist-20261122-153000 --split val --checkpoint last
-          cnnlab eval runs/fashion_mnist-20261122-153000 --tta flip --no-timing --json"""
+          cnnlab eval runs/fashion_mnist-20261122-153000 --tta flip --no-timing --json
+          cnnlab eval runs/fashion_mnist-20261122-153000 --int8"""
 
 
 def add_arguments(parser) -> None:
@@ -24,6 +25,8 @@ def add_arguments(parser) -> None:
                         help="best or last (default: best, the epoch of the best validation metric)")
     parser.add_argument("--tta", default=None,
                         help="test-time augmentation, none or flip (default: the run's own train.tta)")
+    parser.add_argument("--int8", action="store_true",
+                        help="evaluate the int8 model of 'cnnlab quantize' (writes eval-<split>-int8.json)")
     parser.add_argument("--no-timing", action="store_true", help="skip the latency and throughput measurement")
     parser.add_argument("--json", action="store_true", help="print eval-<split>.json's content instead of tables")
 
@@ -36,7 +39,8 @@ def print_evaluation(record: dict) -> None:
     from cnnlab.cli.table import print_table
 
     top5 = f", top-5 {pct(record['top5'])}" if record["top5"] is not None else ""
-    print(f"{record['split']} set, {record['images']:,} images, {record['checkpoint']} checkpoint "
+    model = "int8 model of the " if record.get("int8") else ""
+    print(f"{record['split']} set, {record['images']:,} images, {model}{record['checkpoint']} checkpoint "
           f"(epoch {record['epoch']}), tta {record['tta']}: loss {record['loss']:.4f}, "
           f"top-1 {pct(record['top1'])}{top5} ({record['seconds']:.2f} s)")
     rows = [[c["class"], f"{c['precision']:.4f}", f"{c['recall']:.4f}", f"{c['f1']:.4f}", f"{int(c['support']):,}"]
@@ -67,13 +71,15 @@ def print_evaluation(record: dict) -> None:
 
 def run(args) -> int:
     from cnnlab.analysis.evaluation import evaluate_run, write_evaluation
+    from cnnlab.report import write_report
     from cnnlab.report.evaluation import write_eval_figures
 
     evaluation, gallery = evaluate_run(args.run_dir, split=args.split, checkpoint=args.checkpoint, tta=args.tta,
-                                       timing=not args.no_timing)
+                                       timing=not args.no_timing, int8=args.int8)
     record = evaluation.to_dict()
     figures = write_eval_figures(args.run_dir, record, gallery)
     path = write_evaluation(args.run_dir, evaluation)  # last: its presence means the figures are there
+    report = write_report(args.run_dir)  # report.html gains the evaluation's section
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
@@ -81,4 +87,5 @@ def run(args) -> int:
     print(f"\nwrote {path}")
     for figure in figures:
         print(f"wrote {figure}")
+    print(f"updated {report}")
     return 0

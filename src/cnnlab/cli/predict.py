@@ -13,7 +13,8 @@ DESCRIPTION = ("Run image files (PNG, JPEG, ...: any size, any mode) through a r
 EPILOG = """\
 examples: cnnlab predict runs/fashion_mnist-20261122-153000 shirt.png boot.jpg
           cnnlab predict runs/fashion_mnist-20261122-153000 shirt.png --top-k 3 --json
-          cnnlab predict runs/convnet-20261122-153000 street.png --fully-conv"""
+          cnnlab predict runs/convnet-20261122-153000 street.png --fully-conv
+          cnnlab predict runs/fashion_mnist-20261122-153000 shirt.png --int8"""
 
 MAP_SIDE = 16  # the largest score map printed as a grid of class numbers
 
@@ -25,6 +26,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default="best", help="best or last (default: best)")
     parser.add_argument("--fully-conv", action="store_true",
                         help="keep each image's size and print the net's class-score map")
+    parser.add_argument("--int8", action="store_true", help="use the int8 model that 'cnnlab quantize' saved")
     parser.add_argument("--json", action="store_true", help="print the answers as JSON")
 
 
@@ -45,7 +47,8 @@ def run(args) -> int:
 
     if args.top_k < 1:
         raise CnnlabError(f"--top-k must be at least 1, got {args.top_k}")
-    predictor = Predictor.from_run(args.run_dir, checkpoint=args.checkpoint, fully_conv=args.fully_conv)
+    predictor = Predictor.from_run(args.run_dir, checkpoint=args.checkpoint, fully_conv=args.fully_conv,
+                                   int8=args.int8)
     predictions, seconds = timed_predict(predictor, args.images)
     k = min(args.top_k, len(predictor.classes))
     if args.json:

@@ -8,11 +8,13 @@ import numpy as np
 
 from cnnlab.report.plots import binary_curves_png, confusion_png, gallery_png
 from cnnlab.run import RunDir
+from cnnlab.run.rundir import evaluation_key
 
 
-def eval_figure_names(split: str) -> dict[str, str]:
-    return {"confusion": f"eval-{split}-confusion.png", "top_losses": f"eval-{split}-top-losses.png",
-            "binary": f"eval-{split}-roc-pr.png"}
+def eval_figure_names(key: str) -> dict[str, str]:
+    """The figure files of eval-<key>.json (key: test, val, test-int8, ...)."""
+    return {"confusion": f"eval-{key}-confusion.png", "top_losses": f"eval-{key}-top-losses.png",
+            "binary": f"eval-{key}-roc-pr.png"}
 
 
 def write_eval_figures(run_path: str | Path, record: dict, gallery: np.ndarray) -> list[Path]:
@@ -20,8 +22,9 @@ def write_eval_figures(run_path: str | Path, record: dict, gallery: np.ndarray) 
     (k, C, H, W) of its ``top_losses``, in order."""
     run = RunDir.open(run_path)
     split, classes = record["split"], record["classes"]
-    names = eval_figure_names(split)
-    title = f"{split} set, {record['checkpoint']} checkpoint (epoch {record['epoch']})"
+    names = eval_figure_names(evaluation_key(record))
+    model = "int8 model, " if record.get("int8") else ""
+    title = f"{split} set, {model}{record['checkpoint']} checkpoint (epoch {record['epoch']})"
     paths = [run.write_file(names["confusion"], confusion_png(np.array(record["confusion"]), classes, title))]
     if len(gallery):
         titles = [f"{classes[t['predicted']]} / {classes[t['true']]}\nloss {t['loss']:.2f}, p {t['prob_predicted']:.2f}"

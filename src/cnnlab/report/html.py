@@ -14,8 +14,10 @@ import numpy as np
 from cnnlab.analysis.classification import per_class_metrics
 from cnnlab.analysis.curves import read_curves
 from cnnlab.report.evaluation import eval_figure_names
+from cnnlab.report.explain import explain_figure_names
 from cnnlab.report.plots import confusion_png, curves_png
 from cnnlab.run import RunDir, Summary
+from cnnlab.run.rundir import evaluation_key
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -82,9 +84,9 @@ def _class_table(matrix: np.ndarray, classes: list[str]) -> str:
 
 def _evaluation_section(run: RunDir, record: dict) -> list[str]:
     """One ``cnnlab eval`` record: its figures, averages, most-confused pairs and timing."""
-    split = record["split"]
-    figures = "".join(_img((run.path / name).read_bytes(), f"{split} {kind}")
-                      for kind, name in eval_figure_names(split).items() if (run.path / name).is_file())
+    split, key = record["split"], evaluation_key(record)
+    figures = "".join(_img((run.path / name).read_bytes(), f"{key} {kind}")
+                      for kind, name in eval_figure_names(key).items() if (run.path / name).is_file())
     avg = record["averages"]
     rows = [("images", record["images"]), ("loss", record["loss"]), ("top-1 accuracy", record["top1"]),
             ("top-5 accuracy", record["top5"]), ("macro F1", avg["macro"]["f1"]),
@@ -99,12 +101,60 @@ def _evaluation_section(run: RunDir, record: dict) -> list[str]:
                  (f"throughput, batch {timing['throughput']['batch']} (images/s)", timing["throughput"]["images_per_s"])]
     confused = "".join(f"<tr><td>{html.escape(p['true'])}</td><td>{html.escape(p['predicted'])}</td>"
                        f"<td class=num>{p['count']}</td></tr>" for p in record["most_confused"])
-    title = (f"Evaluation: {html.escape(split)} set, {html.escape(record['checkpoint'])} checkpoint "
+    model = "int8 model of the " if record.get("int8") else ""
+    title = (f"Evaluation: {html.escape(split)} set, {model}{html.escape(record['checkpoint'])} checkpoint "
              f"(epoch {record['epoch']}), tta {html.escape(record['tta'])}")
     note = f"<p>{html.escape(record['note'])} ({html.escape(record['evaluated_at'])})</p>" if record.get("note") else ""
     return [f"<h2>{title}</h2>", note, _table(rows), figures,
             "<h3>Most confused</h3><table><tr><th>true</th><th>predicted</th><th>images</th></tr>"
             f"{confused}</table>" if confused else ""]
+
+
+def _grid(head: list[str], rows: list[list[Any]]) -> str:
+    """A table with a header row; numbers right-aligned."""
+    cells = "".join("<tr>" + "".join(f"<td class=num>{html.escape(v)}</td>" if isinstance(v, str) and v[:1].isdigit()
+                                     else f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + f"</tr>{cells}</table>"
+
+
+def _explain_section(run: RunDir, record: dict) -> list[str]:
+    """cnnlab explain: where the model looks (Grad-CAM, saliency), its first filters, its stages."""
+    def peak(value) -> str:
+        return "-" if value is None else f"({value[0]}, {value[1]})"
+
+    rows = [[i["source"], i["true"] or "-", i["predicted"], f"{i['probability']:.4f}",
+             peak(i["peaks"].get("gradcam_predicted")), peak(i["peaks"].get("saliency_predicted"))]
+            for i in record["images"]]
+    layer = record.get("target_layer")
+    figures = "".join(_img((run.path / name).read_bytes(), name) for name in explain_figure_names(run.path))
+    stages = ", ".join(f"{s['name']} {'x'.join(map(str, s['shape']))}" for s in record.get("stages", []))
+    return [f"<h2>Explanations: {html.escape(record['checkpoint'])} checkpoint (epoch {record['epoch']})</h2>",
+            f"<p>Grad-CAM at {html.escape(layer)}; " if layer else "<p>no Grad-CAM (no spatial map); ",
+            "saliency |d score / d input|. Peaks are (row, col) of the maps for the predicted class.</p>",
+            f"<p>{html.escape(record['note'])}</p>" if record.get("note") else "",
+            _grid(["image", "true", "predicted", "probability", "Grad-CAM peak", "saliency peak"], rows),
+            figures, f"<p>stages: {html.escape(stages)}</p>" if stages else ""]
+
+
+def _quantize_section(record: dict) -> list[str]:
+    """cnnlab quantize: fp32, bf16 and int8 side by side."""
+    def number(value, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    rows = [[r["precision"], f"{r['file_bytes']:,}", number(r["latency_ms"], ".3f"),
+             number(r["eager_images_per_s"], ",.0f"), number(r["compiled_images_per_s"], ",.0f"),
+             f"{r['val_top1']:.4f}", f"{r['test_top1']:.4f}"] for r in record["rows"]]
+    ratios = [[name, f"{r['size']:.3f}", number(r["eager_throughput"], ".2f"), number(r["compiled_throughput"], ".2f"),
+               f"{r['test_points']:+.2f}"] for name, r in record["ratios"].items()]
+    kept = record["layers"]["fp32"]
+    return [f"<h2>Quantization: {html.escape(record['checkpoint'])} checkpoint (epoch {record['epoch']})</h2>",
+            f"<p>{html.escape(record['method'])}; {record['calibration_images']:,} training images calibrated; "
+            f"{record['threads']} threads, {html.escape(record['cpu_capability'])}. "
+            f"{html.escape(record['note'])}.</p>",
+            _grid(["precision", "file bytes", "latency b1 (ms)", "images/s eager", "images/s compiled",
+                   "val top-1", "test top-1"], rows),
+            _grid(["against fp32", "size", "eager throughput", "compiled throughput", "test points"], ratios),
+            f"<p class=warn>left in fp32: {html.escape(', '.join(kept))}</p>" if kept else ""]
 
 
 def write_report(run_path: str | Path) -> Path:
@@ -133,6 +183,10 @@ def write_report(run_path: str | Path) -> Path:
                      _class_table(matrix, names)]
     for record in run.evaluations().values():
         sections += _evaluation_section(run, record)
+    if (quantized := run.record("quantize.json")) is not None:
+        sections += _quantize_section(quantized)
+    if (explained := run.record("explain.json")) is not None:
+        sections += _explain_section(run, explained)
     if rows:
         table = [dataclasses.asdict(r) for r in rows]
         keys = [k for k in table[0] if table[0][k] is not None]

@@ -11,6 +11,10 @@ runs/<name>-<YYYYmmdd-HHMMSS>/
   confusion.json     Confusion: test confusion matrix of the best checkpoint
   curves.png, confusion.png, report.html   drawn by cnnlab.report from the files above
   eval-<split>.json  cnnlab eval: a later evaluation (metrics, mistakes, timing), and its eval-<split>-*.png
+                     (eval-<split>-int8.json: the int8 model's)
+  explain.json       cnnlab explain: Grad-CAM and saliency peaks, stages, and its explain-*.png
+  quantize.json      cnnlab quantize: fp32/bf16/int8 size, speed and accuracy; quantized/int8.safetensors
+  export/            cnnlab export: model.onnx / model.pt2, preprocessing.json, export.json
 
 Every file is written atomically (``cnnlab.atomic``), so a killed run keeps whole files; the
 typed records live in ``cnnlab.run.record`` and are written and read only through ``RunDir``.
@@ -175,6 +179,10 @@ class RunDir:
         """The records of ``cnnlab eval``, by split: {"test": eval-test.json's content, ...}."""
         return {p.stem.removeprefix("eval-"): self._json(p.name) for p in sorted(self.path.glob("eval-*.json"))}
 
+    def record(self, name: str) -> Any | None:
+        """A derived JSON record (explain.json, quantize.json) or None when the run has none."""
+        return self._json(name) if (self.path / name).is_file() else None
+
     def _json(self, name: str) -> Any:
         path = self.path / name
         if not path.is_file():
@@ -186,3 +194,8 @@ class RunDir:
 
 
 __all__ = ["RunDir"]
+
+
+def evaluation_key(record: dict) -> str:
+    """'test', 'val', or 'test-int8' for the int8 model's: the name in eval-<key>.json and its figures."""
+    return f"{record['split']}-int8" if record.get("int8") else record["split"]
