@@ -55,16 +55,26 @@ def _union(value: Any, tp, key: str, where: str) -> Any:
     inner = [a for a in args if a is not type(None)]
     if len(inner) == 1:
         return _convert(value, inner[0], key, where)
+    refusals = []
     for alt in inner:
         try:
             return _convert(value, alt, key, where)
-        except CnnlabError:
-            continue
+        except CnnlabError as err:
+            refusals.append((alt, err))
     words = _choices(typing.Union[tuple(inner)])
     if words is None:
+        # A string refused by the string alternative (log.mlflow: true or a URI): its rule says what fits.
+        for alt, err in refusals:
+            if _base(alt) is type(value):
+                raise CnnlabError(f"{err}{_quoted_bool(value)}") from None
         raise CnnlabError(f"{where}: '{key}' does not take {value!r}")
     hint = _quoted_bool(value) or (did_you_mean(value, words) if isinstance(value, str) else "")
     raise CnnlabError(f"{where}: '{key}' must be one of {', '.join(words)}, got {value!r}{hint}")
+
+
+def _base(tp) -> Any:
+    """The type under ``Annotated[T, rules]``: ``T``."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
 
 
 def _quoted_bool(value: Any) -> str:

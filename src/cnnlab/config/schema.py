@@ -3,7 +3,7 @@
 A recipe (YAML under ``recipes/``) sets any of these keys; ``cnnlab.config.load_recipe``
 validates it against the dataclasses below, and the resolved result is saved as the run's
 ``config.yaml``. Sections map one-to-one to the pipeline: data -> model -> optim/schedule/loss
--> train -> run directory.
+-> train -> run directory (and the trackers of ``log``).
 
 Every check the loader makes is written here, beside its field: a ``Literal`` lists the valid
 names, ``Annotated[int, Range(ge=1)]`` bounds a number, ``Annotated[str, Matches(...)]`` a
@@ -187,6 +187,25 @@ class FinetuneConfig:
     new_head: bool = True  # replace the classifier for the new number of classes: the old one predicts old classes
 
 
+# MLflow's tracking URIs have a scheme (sqlite:///, postgresql://, http(s)://, databricks://) or are the bare
+# word databricks; a plain path would be MLflow's file store, which MLflow 3.17 refuses (maintenance mode).
+TrackingUri = Annotated[str, Matches(r"[A-Za-z][A-Za-z0-9+.-]*:.+|databricks",
+                                     "true or a tracking URI such as sqlite:///runs/mlflow.db or http://localhost:5000")]
+
+
+@dataclass
+class LogConfig:
+    """Trackers people already use, beside the run folder (which stays the record): each logs the
+    resolved config, every epoch's metrics row and the summary; each needs its optional package."""
+
+    tensorboard: bool = False  # event files in <run folder>/tensorboard/ (pip install tensorboard); an extra: off
+    # an MLflow tracking store (pip install mlflow): a URI as MLflow takes it (sqlite:///runs/mlflow.db,
+    # http://localhost:5000, postgresql://...), or true for sqlite:///<output_dir>/mlflow.db: one SQLite file
+    # beside the run folders, the backend MLflow 3 itself defaults to; None or false: off
+    mlflow: bool | TrackingUri | None = None
+    experiment: str | None = None  # MLflow experiment; None: the run's name (a sweep names its own, for its trials)
+
+
 # The run folder is output_dir/<name>-<time>/: a name with a path separator, or . and .., would
 # put it elsewhere; a leading '-' would read as an option in shell commands.
 RunName = Annotated[str, Matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", "made of letters, digits, '.', '_' and '-' "
@@ -205,3 +224,4 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    log: LogConfig = field(default_factory=LogConfig)  # TensorBoard and MLflow: both off

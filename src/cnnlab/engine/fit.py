@@ -4,7 +4,9 @@ The order is the data flow of the whole package: data (split, train-only normali
 model -> loss, optimizer, schedule -> epochs (train, validate, commit a checkpoint, early
 stop) -> one test evaluation with the best-on-validation checkpoint -> summary. Nothing is
 global: the per-epoch ``callbacks`` receive each ``MetricsRow`` (sweeps prune and log there),
-and ``resume`` continues a killed run exactly where its last committed checkpoint left it.
+and ``resume`` continues a killed run exactly where its last committed checkpoint left it. The
+trackers of ``log`` (TensorBoard, MLflow; ``engine.trackers``) get the config, each committed
+row and the summary, on rank 0 only.
 
 A non-finite loss stops training before anything of that epoch is saved: the last finite
 checkpoint stays, the run is marked ``diverged`` with where it happened, and the test set is
@@ -20,14 +22,15 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from cnnlab.config import RunConfig, dump_yaml
-from cnnlab.engine.distributed import barrier, broadcast, stop, sum_over_ranks
+from cnnlab.config import RunConfig, config_to_dict, dump_yaml
+from cnnlab.engine.distributed import barrier, broadcast, stop, sum_over_ranks, world_from_env
 from cnnlab.engine.loop import EpochResult, NonFiniteLoss, evaluate, train_one_epoch
 from cnnlab.engine.progress import Progress
 from cnnlab.engine.resume import check_resumable, data_record, resume_run, trainer_state
 from cnnlab.engine.schedule import retarget
 from cnnlab.engine.session import Session, all_finite, setup
 from cnnlab.engine.summary import build_summary, metric_row, train_wall_seconds
+from cnnlab.engine.trackers import Trackers, connect, flat_params, record_files
 from cnnlab.models import count_parameters
 from cnnlab.run import Confusion, Divergence, MetricsRow, RunDir, Summary, TestResult
 from cnnlab.run.record import Status
@@ -160,6 +163,10 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
     progress = progress or Progress()
     wall_start = time.perf_counter()
     recorded = check_resumable(resume).settings() if resume else None  # a finished run is refused at once
+    # The trackers (log.*) are checked before anything is built: a missing package or a store that does not
+    # open is one line, and no run folder is made. Only rank 0 logs.
+    trackers = connect(config.log, output_dir=config.output_dir, name=config.name, resume=resume,
+                       warn=progress.log) if world_from_env().is_main else Trackers()
     session = setup(config, recorded_settings=recorded)
     world = session.world
     if resume:
@@ -172,33 +179,39 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
                              settings=session.choice.to_dict())
         run = RunDir(broadcast(str(run.path) if run else None, world))
     log_start(session, run, progress, len(rows) + 1)
+    trackers.start(run.path, flat_params(config_to_dict(config)), rows)
 
     def summary(status: Status, **outcome) -> Summary:
         result = build_summary(session, str(run.path), rows, status=status,
                                wall=time.perf_counter() - wall_start, **outcome)
         if world.is_main:
             run.write_summary(result)
+            trackers.finish(result, record_files(run.path))
         return result
 
-    try:
-        status, divergence = run_epochs(session, run, rows, progress, callbacks)
-    except BaseException as err:
-        progress.close()
-        interrupted = isinstance(err, KeyboardInterrupt)
+    try:  # the trackers end however the run does; one that summary() did not finish ends as failed
         try:
-            summary("interrupted" if interrupted else "failed", failure=None if interrupted else str(err))
-        except OSError:  # a full disk may refuse the summary too: the error to report is the first
-            pass
-        raise
-    progress.close()
-    if divergence is not None:
-        log_divergence(divergence, run, progress)
-        return summary("diverged", divergence=divergence)
-    result = summary(status, test=final_test(session, run, progress))
-    progress.log(f"training took {result.time['train_wall_s']:.1f}s")
-    barrier(world)  # every rank ends once rank 0 has written the last file
-    stop(world)
-    return result
+            # the trackers first: an epoch is logged once committed, before a callback may stop the run
+            status, divergence = run_epochs(session, run, rows, progress, [trackers.epoch, *callbacks])
+        except BaseException as err:
+            progress.close()
+            interrupted = isinstance(err, KeyboardInterrupt)
+            try:
+                summary("interrupted" if interrupted else "failed", failure=None if interrupted else str(err))
+            except OSError:  # a full disk may refuse the summary too: the error to report is the first
+                pass
+            raise
+        progress.close()
+        if divergence is not None:
+            log_divergence(divergence, run, progress)
+            return summary("diverged", divergence=divergence)
+        result = summary(status, test=final_test(session, run, progress))
+        progress.log(f"training took {result.time['train_wall_s']:.1f}s")
+        barrier(world)  # every rank ends once rank 0 has written the last file
+        stop(world)
+        return result
+    finally:
+        trackers.close()
 
 
 def log_start(session: Session, run: RunDir, progress: Progress, first_epoch: int) -> None:
