@@ -43,13 +43,19 @@ def run(args) -> int:
         config = RunDir.open(args.resume).config()
     elif args.recipe:
         from cnnlab.config.recipes import find_recipe
+        from cnnlab.sweep.spec import is_sweep_file
 
-        config = load_recipe(find_recipe(args.recipe), args.overrides)
+        path = find_recipe(args.recipe)
+        if is_sweep_file(path):
+            raise CnnlabError(f"{args.recipe} is a sweep file (recipe and grid or search): run it with "
+                              f"'cnnlab sweep {args.recipe}'")
+        config = load_recipe(path, args.overrides)
     else:
         raise CnnlabError("give a recipe (e.g. cnnlab train recipes/fashion_mnist.yaml) or --resume RUN_DIR")
     from cnnlab.engine.fit import fit
     from cnnlab.engine.progress import Progress
     from cnnlab.engine.session import setup
+    from cnnlab.engine.trackers import log_artifacts
     from cnnlab.report import write_report
 
     if args.print_config:
@@ -65,6 +71,7 @@ def run(args) -> int:
     if not main_rank:
         return 0 if summary.status in ("completed", "early_stopped") else 1
     progress.log(f"report: {write_report(summary.run_dir)}")
+    log_artifacts(summary.run_dir, warn=progress.log)  # report.html and its figures to the run's MLflow run, if any
     if args.json:
         print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "environment"}, indent=2))
     elif args.quiet:
