@@ -125,6 +125,9 @@ def test_bad_options_are_one_line_errors_listing_the_valid_ones():
         build_model("mlp", hidden=[64, 0])
     with pytest.raises(CnnlabError, match=r"'hidden' takes layer sizes of at least 1, got \[64, 'a'\]"):
         build_model("mlp", hidden=[64, "a"])
+    for scale in (0, -0.01, "big", True):
+        with pytest.raises(CnnlabError, match="'weight_scale' must be a positive number"):
+            build_model("mlp", weight_scale=scale)
     with pytest.raises(CnnlabError, match="unknown activation 'swishh'; did you mean 'swish'"):
         build_model("simple_nn", activation="swishh")
     with pytest.raises(CnnlabError, match="unknown model 'resnet21'"):
@@ -140,6 +143,19 @@ def test_common_options_change_the_architecture():
     one_logit = build_model("alexnet_small", in_chans=3, input_size=(64, 64), dropout=0.4)
     assert one_logit(torch.randn(2, 3, 64, 64)).shape == (2, 1)
     assert build_model("mlp", hidden=[64], input_size=(8, 8))(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_mlp_weight_scale_draws_every_weight_from_a_gaussian_of_that_std():
+    """ENPM 703's weight_scale: W ~ N(0, scale^2), b = 0 in every layer, the head included."""
+    torch.manual_seed(0)
+    layers = [m for m in build_model("mlp", weight_scale=0.05).modules() if isinstance(m, nn.Linear)]
+    assert len(layers) == 3
+    for layer in layers:  # 784x256, 256x128, 128x10 weights: std within 3% (the 1,280 of the head: 6%)
+        assert layer.weight.std().item() == pytest.approx(0.05, rel=0.03 if layer.weight.numel() > 10_000 else 0.06)
+        assert abs(layer.weight.mean().item()) < 0.005
+        assert torch.count_nonzero(layer.bias) == 0
+    default = build_model("mlp").hidden.fc1[0]  # torch's Kaiming-uniform: bound 1/sqrt(784), std 0.0206
+    assert default.weight.std().item() == pytest.approx(1 / 784 ** 0.5 / 3 ** 0.5, rel=0.03)
 
 
 @pytest.mark.parametrize("name", [n for n in MODELS.names() if "dropout" in MODELS.get(n).options()])

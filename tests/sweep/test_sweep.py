@@ -101,6 +101,47 @@ def test_a_killed_workers_trial_is_failed_and_retried_once(tmp_path, monkeypatch
     assert done == [0.001, 0.003]  # the killed point ran again, once
 
 
+def test_a_live_worker_taken_for_dead_warns_and_goes_on(tmp_path, capsys, monkeypatch):
+    """A beat delayed past the grace on a loaded machine: another worker fails the trial while it
+    runs; the owner's result is then refused by Optuna, and the owner says so and takes the next."""
+    monkeypatch.setattr(studies, "GRACE_S", 1)
+    sweep_dir = runner.start_sweep(spec(grid={"optim.lr": [0.003, 0.001]}), tmp_path, storage=None, name="late")
+    s, url, name = runner.read_sweep(sweep_dir)
+    study = studies.load_study(studies.open_storage(url), name, mode="grid", seed=0, prune=False)
+    owner = studies.next_grid_trial(study)
+    study._storage.record_heartbeat(owner._trial_id)  # one beat, then none for longer than the grace
+    time.sleep(2.5)
+    studies.fail_stale(study)  # what another worker does before it takes a trial
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        owner.report(0.5, 1)  # what the owner's epoch hook does next, unguarded
+    runner.unless_finished(owner.report, 0.5, 1)
+    runner.unless_finished(owner.set_user_attr, "state", "complete")
+    runner.tell(study, owner, "complete", 0.5)
+    assert "was marked failed by another worker while it ran" in capsys.readouterr().err
+    assert runner.work(sweep_dir) == 2  # the other point and the re-queued copy of the owner's
+    states = sorted(t.state.name for t in trials_of(sweep_dir))
+    assert states == ["COMPLETE", "COMPLETE", "FAIL"]
+
+
+def test_a_heartbeat_outlives_a_database_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(studies, "HEARTBEAT_S", 0.05)
+    sweep_dir = runner.start_sweep(spec(grid={"optim.lr": [0.003, 0.001]}), tmp_path, storage=None, name="beat")
+    s, url, name = runner.read_sweep(sweep_dir)
+    study = studies.load_study(studies.open_storage(url), name, mode="grid", seed=0, prune=False)
+    trial = studies.next_grid_trial(study)
+    calls = []
+
+    def flaky(trial_id):
+        calls.append(trial_id)
+        if len(calls) == 1:
+            raise optuna.exceptions.StorageInternalError("database is locked")
+
+    monkeypatch.setattr(study._storage, "record_heartbeat", flaky)
+    with studies.Heartbeat(study, trial):
+        time.sleep(0.5)
+    assert len(calls) >= 3  # beating went on after the first write failed
+
+
 def start_workers(sweep_dir, count, storage=None):
     command = [sys.executable, "-m", "cnnlab", "sweep", "--worker", str(sweep_dir), "--threads", "1"]
     return [subprocess.Popen(command + (["--storage", storage] if storage else []),
@@ -166,6 +207,16 @@ def test_postgresql_a_worker_killed_mid_trial_is_retried_and_the_study_completes
     (["--grid", "optim.lr=0.1", "--search", "optim.momentum=uniform:0:1", "--trials", "2"], "not both"),
     (["--search", "optim.lr=uniform:0:1"], "needs --trials"),
     ([], "nothing to sweep"),
+    # what only the model, optimizer, augmentation and loss registries know, found before any trial
+    (["--grid", "model.options.batchnrm=true,false"],
+     "the point model.options.batchnrm=True cannot train: model 'simple_nn' has no option 'batchnrm'; "
+     "did you mean 'batchnorm'?"),
+    (["optim.name=adam", "--grid", "optim.nesterov=true,false"], "optimizer 'adam' has no option"),
+    (["--search", "optim.name=choice:sgd,adam", "--search", "optim.momentum=uniform:0:0.9", "--trials", "2"],
+     "the point optim.name=adam, optim.momentum=0.0 cannot train: optimizer 'adam' has no option 'momentum'"),
+    (["--grid", "data.augment=[],[{name: flip}]"], "unknown augmentation 'flip'"),
+    (["--grid", "loss.name=cross_entropy,bce"], "the point loss.name=bce cannot train: loss 'bce' is for two classes on one logit, but the data has 10"),
+    (["--grid", "model.options.dropout=0.1,1.5"], "'dropout' must be in [0, 1)"),
 ])
 def test_bad_sweeps_are_one_line_and_leave_nothing(tmp_path, capsys, words, message):
     assert main(["sweep", "quick_test", *words, "--out", str(tmp_path / "sweeps")]) == 2

@@ -68,7 +68,8 @@ def run(args) -> int:
                               "or --resume SWEEP_DIR")
         spec = spec_from_args(args.recipe, args.overrides, args.grid, args.search, trials=args.trials,
                               seeds=args.seeds, prune=args.prune)
-        name = Path(spec.recipe).stem if spec.recipe.endswith((".yaml", ".yml")) else spec.recipe.replace("/", "_")
+        # named after what was asked for: a sweep file's own name, not the recipe it points at
+        name = Path(args.recipe).stem if args.recipe.endswith((".yaml", ".yml")) else args.recipe.split("/")[-1]
         sweep_dir = runner.start_sweep(spec, args.out, storage=args.storage, name=name)
         url = args.storage
     print(f"sweep {sweep_dir}: {describe(spec)}")

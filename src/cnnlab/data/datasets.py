@@ -9,6 +9,7 @@ allows it (``cifar10``).
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,6 +107,14 @@ def missing_at_root(dataset: str, root: str | Path, missing: dict[Path, list[str
     return CnnlabError(f"data.root {root} holds no complete {dataset}: {folder} lacks {', '.join(lacks)}{also}; "
                        "add the missing files, or leave data.root unset to search $CNNLAB_DATA, ./data and the "
                        "system's copies")
+
+
+def known_num_classes(name: str, options: dict[str, Any]) -> int | None:
+    """The class count of dataset ``name`` with ``options``, without loading it; None where only
+    the files can tell."""
+    if name == "synthetic":
+        return options.get("num_classes", inspect.signature(synthetic).parameters["num_classes"].default)
+    return {"fashion_mnist": len(FASHION_CLASSES), "digits": 10, "cifar10": 10}.get(name)
 
 
 def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> ImageDataset:

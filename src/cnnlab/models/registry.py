@@ -76,11 +76,7 @@ def build_model(
 
     Raises ``CnnlabError`` for an unknown name or option, or an input too small for the net.
     """
-    entry = MODELS.get(name)
-    valid = entry.options()
-    check_options(f"model '{name}'", entry.builder, options, exclude=DATA_ARGS)
-    for key, value in options.items():
-        check_option(name, key, value, valid[key])
+    entry = check_model_options(name, options)
     C, H, W = entry.default_input
     return entry.builder(
         in_chans=in_chans or C,
@@ -88,6 +84,17 @@ def build_model(
         input_size=tuple(input_size) if input_size else (H, W),
         **options,
     )
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> ModelEntry:
+    """The registered model ``name``, once each of ``options`` is one its builder takes, of the
+    kind its default is; a one-line ``CnnlabError`` naming the option otherwise. Nothing is built."""
+    entry = MODELS.get(name)
+    valid = entry.options()
+    check_options(f"model '{name}'", entry.builder, options, exclude=DATA_ARGS)
+    for key, value in options.items():
+        check_option(name, key, value, valid[key])
+    return entry
 
 
 def check_option(model: str, key: str, value: Any, default: Any) -> None:

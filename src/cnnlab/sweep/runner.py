@@ -111,12 +111,28 @@ def work(sweep_dir: str | Path, *, storage: str | None = None, threads: int | No
 def tell(study, trial, state: str, value: float | None) -> None:
     from optuna.trial import TrialState
 
+    if study._storage.get_trial(trial._trial_id).state.is_finished():  # noqa: SLF001
+        # another worker took this one for dead (its heartbeat came late), failed it and queued it again
+        print(f"cnnlab: warning: trial {trial.number} was marked failed by another worker while it ran (no "
+              f"heartbeat for {studies.GRACE_S} s) and is queued again; its run folder stays", file=sys.stderr)
+        return
     if state == "pruned":
-        study.tell(trial, state=TrialState.PRUNED)
+        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
     elif value is None:  # diverged or crashed: a failure, with its reason in the trial's attributes
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     else:
-        study.tell(trial, value)
+        study.tell(trial, value, skip_if_finished=True)
+
+
+def unless_finished(write, *args) -> None:
+    """One write to the study about a running trial, skipped when another worker has meanwhile
+    failed the trial (``tell`` then says so): the run itself goes on and keeps its folder."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        write(*args)
+    except UpdateFinishedTrialError:
+        pass
 
 
 def trial_params(spec: SweepSpec, trial) -> dict:
@@ -149,8 +165,8 @@ def run_trial(spec: SweepSpec, sweep_dir: Path, trial, *, threads: int | None, q
         values.append(outcome["value"])
         if state != "complete":
             break
-    trial.set_user_attr("state", state)
-    trial.set_user_attr("reason", reason)
+    unless_finished(trial.set_user_attr, "state", state)
+    unless_finished(trial.set_user_attr, "reason", reason)
     value = sum(values) / len(values) if values and state in ("complete", "at_chance") else None
     return state, value
 
@@ -176,7 +192,7 @@ def train_one(spec: SweepSpec, sweep_dir: Path, trial, params: dict, seed: int, 
     def report(row) -> None:  # the pruning hook: fit calls it after each committed epoch
         value = row.val_acc if spec.metric == "val_acc" else row.val_loss
         reports.append(value)
-        trial.report(value, row.epoch)
+        unless_finished(trial.report, value, row.epoch)
         if spec.prune and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {row.epoch}: {spec.metric} {value:.4f} is below the "
                                      "median of the earlier trials at that epoch")

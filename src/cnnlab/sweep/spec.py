@@ -179,7 +179,28 @@ def check_spec(spec: SweepSpec) -> SweepSpec:
     for key, values in spec.grid.items():  # every grid value must be one the config accepts
         for value in values[1:]:
             load_recipe(path, [*spec.overrides, override(key, value)])
+    check_points(path, spec)
     return spec
+
+
+def check_points(path: Path, spec: SweepSpec) -> None:
+    """Every grid point (or both ends of each searched range) builds: model options, optimizer keys,
+    schedule, augmentations and loss, as training would build them, the failing point named."""
+    from cnnlab.config import load_recipe
+    from cnnlab.engine.preflight import check_config_parts
+
+    if spec.grid:
+        points = [{k: v for k, v in p.items() if k != "seed"} for p in spec.grid_points() if p["seed"] == 0]
+    else:
+        low = {k: d.choices[0] if d.kind == "choice" else d.low for k, d in spec.search.items()}
+        high = {k: d.choices[0] if d.kind == "choice" else d.high for k, d in spec.search.items()}
+        points = [low, high, *({**low, k: c} for k, d in spec.search.items() if d.kind == "choice" for c in d.choices)]
+    for point in points:
+        try:
+            check_config_parts(load_recipe(path, [*spec.overrides, *(override(k, v) for k, v in point.items())]))
+        except CnnlabError as e:
+            words = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise CnnlabError(f"the point {words} cannot train: {e}") from None
 
 
 def override(key: str, value) -> str:

@@ -22,7 +22,9 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 
 HEARTBEAT_S = 5  # a running trial's heartbeat; after GRACE_S without one a worker counts as dead
-GRACE_S = 20
+# A loaded machine can delay a beat by many seconds (a busy SQLite lock waits up to 30 s): a live
+# worker taken for dead would have its finished trial refused and run again, so the grace is long.
+GRACE_S = 60
 CONNECT_TIMEOUT_S = 5  # an unreachable server is an error in seconds, not a hang
 MAX_RETRY = 1  # a killed trial is run again once
 
@@ -142,7 +144,10 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self.stopped.is_set():
-            self.storage.record_heartbeat(self.trial_id)
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001 - a locked or lost database: beat again next time, never stop
+                pass
             self.stopped.wait(HEARTBEAT_S)
 
     def __enter__(self) -> Heartbeat:
