@@ -232,3 +232,10 @@ def test_an_unreachable_storage_fails_in_seconds(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert time.monotonic() - start < 15 and "cannot open the study storage" in err and "secret" not in err
     assert len(err.splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_workers_are_pinned_to_cores_of_their_own(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 3, 5, 7})
+    assert runner.core_groups(2, 2) == [{2, 3}, {5, 7}]
+    assert runner.core_groups(4, 1) == [{2}, {3}, {5}, {7}]
+    assert runner.core_groups(3, 2) == [None, None, None]  # more threads than cores: the scheduler decides
