@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -29,3 +30,12 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> CnnlabError:
     """Build the standard error for a name missing from a registry or a set of options."""
     valid = sorted(valid)
     return CnnlabError(f"unknown {kind} '{name}'{did_you_mean(name, valid)} (valid: {', '.join(valid)})")
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an error's message, without terminal colours, at most ``limit``
+    characters; the exception's type name when it has no message. For one-line errors that quote
+    a library's own (many are pages long)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    line = next((s.strip() for s in text.splitlines() if s.strip()), type(err).__name__)
+    return line if len(line) <= limit else line[:limit - 3] + "..."

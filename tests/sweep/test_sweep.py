@@ -13,6 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from cnnlab.analysis.compare import chance_level
 from cnnlab.cli.main import main
 from cnnlab.sweep import runner, study as studies
 from cnnlab.sweep.spec import SweepSpec, check_spec
@@ -67,7 +68,7 @@ def test_diverged_and_at_chance_trials_are_recorded_as_such(tmp_path):
     assert summaries[1e6]["status"] == "diverged"
     still = by_lr[1e-9]
     chance = 0.1 + 3 * (0.1 * 0.9 / 100) ** 0.5  # 1/C and three binomial sigmas of 100 val images
-    assert runner.chance_level(10, 100) == pytest.approx(chance)
+    assert chance_level(10, 100) == pytest.approx(chance)
     assert summaries[1e-9]["best"]["val_acc"] <= chance  # read from the run itself
     assert still.user_attrs["state"] == "at_chance" and "at chance" in still.user_attrs["reason"]
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import yaml
 
-from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.errors import CnnlabError, first_line, unknown_name
 from cnnlab.run import MetricsRow, RunDir, Summary
+from cnnlab.run.sweep_record import SWEEP_FILE, connect_args, read_sweep_record, redact, study_url
 
 METRICS = {  # --metric: (the RunRow field sorted on, whether larger is better)
     "val_acc": ("best_val_acc", True),
@@ -152,7 +153,7 @@ def find_runs(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     for path in paths:
         if (path / "config.yaml").is_file():
             found = [path]
-        elif (path / "sweep.json").is_file():
+        elif (path / SWEEP_FILE).is_file():
             sweeps.append(path)
             found = sorted({p.parent for depth in range(1, TRIAL_DEPTH + 1)
                             for p in path.glob("/".join(["*"] * depth) + "/config.yaml")})
@@ -225,18 +226,23 @@ def _status(run: RunDir, summary: Summary | None, best_val_acc: float | None) ->
         status, reason = "incomplete", "no summary.json: killed, or still running (cnnlab train --resume)"
     else:
         d = summary.divergence
-        status, reason = summary.status, summary.failure or (
-            d and f"the {d.what} was not finite in epoch {d.epoch} (lr {d.lr:.3g})") or ""
+        status, reason = summary.status, summary.failure or (d and d.describe()) or ""
     trial = run.record("trial.json")
     if isinstance(trial, dict) and trial.get("state") not in (None, "complete"):
         status, reason = str(trial["state"]), str(trial.get("reason") or reason)
     if status in GOOD and best_val_acc is not None:
         data = run.data_record()
-        classes = len(data.classes)
-        if best_val_acc <= chance_level(classes, data.sizes.get("val", 0)):
-            status = "at_chance"
-            reason = f"best val acc {best_val_acc:.4f} is at chance (1/{classes} = {1 / classes:.4f})"
+        at_chance = chance_reason(best_val_acc, len(data.classes), data.sizes.get("val", 0))
+        if at_chance:
+            status, reason = "at_chance", at_chance
     return status, reason
+
+
+def chance_reason(best_val_acc: float, classes: int, val_images: int) -> str | None:
+    """Why a run with this best validation accuracy learned nothing, or None when it learned."""
+    if classes and best_val_acc <= chance_level(classes, val_images):
+        return f"best val accuracy {best_val_acc:.4f} is at chance (1/{classes} = {1 / classes:.4f})"
+    return None
 
 
 def chance_level(classes: int, val_images: int) -> float:
@@ -314,53 +320,25 @@ def best_recipe(run: RunRow, metric: str, count: int) -> str:
 # --- sweeps --------------------------------------------------------------------------------------
 
 
-def _sweep_record(sweep: Path) -> dict[str, Any]:
-    try:
-        record = json.loads((sweep / "sweep.json").read_text())
-    except ValueError as err:
-        raise CnnlabError(f"{sweep / 'sweep.json'} is not valid JSON ({err}); the file is damaged") from err
-    if not isinstance(record, dict):
-        raise CnnlabError(f"{sweep / 'sweep.json'} is damaged: expected a JSON object")
-    return record
-
-
 def _sweep_metric(sweeps: list[Path]) -> str | None:
     """The metric of the one sweep given, when compare knows it."""
     if len(sweeps) != 1:
         return None
-    metric = _sweep_record(sweeps[0]).get("metric")
+    metric = read_sweep_record(sweeps[0]).get("metric")
     return metric if metric in METRICS else None
-
-
-def _storage(url: str, sweep: Path) -> str | None:
-    """The study's storage URL; a SQLite file moved with its sweep folder is found there. None
-    when the SQLite file is gone (opening it would create an empty one)."""
-    if not url.startswith("sqlite:///"):
-        return url
-    file = Path(url.removeprefix("sqlite:///"))
-    if file.is_file():
-        return url
-    moved = sweep / file.name
-    return f"sqlite:///{moved.resolve()}" if moved.is_file() else None
-
-
-def _redact(url: str) -> str:
-    head, at, tail = url.rpartition("@")
-    scheme, sep, credentials = head.partition("://")
-    return f"{scheme}://{credentials.split(':')[0]}:***@{tail}" if at and sep else url
 
 
 def sweep_importances(sweep: Path) -> Importances:
     """Optuna's parameter importances (``get_param_importances``: PED-ANOVA) over the study's
     complete trials, when it has at least MIN_TRIALS of them varying at least MIN_PARAMS parameters."""
-    record = _sweep_record(sweep)
+    record = read_sweep_record(sweep)
     name, url = record.get("study"), record.get("storage")
     if not name or not url:
-        return Importances(sweep, str(name), None, f"{sweep / 'sweep.json'} names no study and storage")
+        return Importances(sweep, str(name), None, f"{sweep / SWEEP_FILE} names no study and storage")
     if "***" in url:  # cnnlab sweep keeps a server's password out of sweep.json
         return Importances(sweep, name, None, f"the study's storage {url} needs its password, which sweep.json "
                            "does not keep")
-    storage = _storage(url, sweep)
+    storage = study_url(url, sweep)
     if storage is None:
         return Importances(sweep, name, None, f"the study database {url.removeprefix('sqlite:///')} is gone")
     import optuna
@@ -368,11 +346,10 @@ def sweep_importances(sweep: Path) -> Importances:
     from optuna.trial import TrialState
 
     try:  # a server that does not answer is a note in seconds, not a hang
-        connect = {"connect_timeout": 5} if storage.startswith("postgresql") else {}
-        study = optuna.load_study(study_name=name, storage=RDBStorage(storage, engine_kwargs={"connect_args": connect}))
+        study = optuna.load_study(study_name=name,
+                                  storage=RDBStorage(storage, engine_kwargs={"connect_args": connect_args(storage)}))
     except Exception as err:  # SQLAlchemy's errors, a missing driver, a study not there (KeyError)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return Importances(sweep, name, None, f"cannot open study '{name}' at {_redact(storage)}: {first}")
+        return Importances(sweep, name, None, f"cannot open study '{name}' at {redact(storage)}: {first_line(err)}")
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     params = dict.fromkeys(p for t in complete for p in t.params)
     varied = [p for p in params if len({_same(t.params[p]) for t in complete if p in t.params}) > 1]
@@ -389,5 +366,5 @@ def sweep_importances(sweep: Path) -> Importances:
 
 
 __all__ = ["METRICS", "Comparison", "GroupRow", "Importances", "RunRow", "Stat", "compare", "find_runs",
-           "flatten", "varied_keys", "read_run", "chance_level", "sort_runs", "group_runs", "best_run", "best_recipe",
-           "sweep_importances"]
+           "flatten", "varied_keys", "read_run", "chance_level", "chance_reason", "sort_runs", "group_runs",
+           "best_run", "best_recipe", "sweep_importances"]

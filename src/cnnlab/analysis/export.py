@@ -42,7 +42,7 @@ from torch import nn
 
 from cnnlab.atomic import atomic_write_bytes, atomic_write_json
 from cnnlab.data.normalize import ChannelStats
-from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.errors import CnnlabError, first_line, unknown_name
 from cnnlab.run import DataRecord, RunDir
 from cnnlab.run.restore import restore_model, restore_splits
 
@@ -295,13 +295,6 @@ def capture_reason(err: BaseException) -> str:
     if ".numpy()" in text or ".tolist()" in text:
         return "it leaves PyTorch (.numpy() or .tolist()), which torch.export cannot trace"
     return f"{type(inner).__name__}: {text}"
-
-
-def first_line(err: BaseException) -> str:
-    """The first non-empty line of an error's message, without terminal colours, at most 200 characters."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
-    line = next((s.strip() for s in text.splitlines() if s.strip()), type(err).__name__)
-    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def layer_error(model: nn.Module, layer: str | None, fmt: str, why: str) -> CnnlabError:

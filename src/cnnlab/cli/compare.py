@@ -8,7 +8,7 @@ DESCRIPTION = ("Compare any set of runs: run folders, sweep folders (their trial
                "runs vary is found by diffing their configs; runs that differ only in seed are grouped as "
                "mean ± sample std. One row per group: the varied values, best validation accuracy and its epoch, "
                "final training accuracy, test accuracy (evaluated once), training time, inference throughput "
-               "(from cnnlab eval), parameters and status (a run within 2 points of chance is flagged), sorted by "
+               "(from cnnlab eval), parameters and status (a run within 2 points of chance, or 3 binomial std on a small validation split, is flagged), sorted by "
                "the metric with failed and diverged runs last. Writes table.md, table.csv (one row per run), "
                "best_recipe.yaml (the best run's config, ready for cnnlab train) and a self-contained "
                "compare.html with the overlaid curves and, for a sweep, Optuna's parameter importances.")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.config.schema import LogConfig
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, first_line
 from cnnlab.run import MetricsRow, RunDir, Summary
 
 Warn = Callable[[str], None]
@@ -94,8 +94,7 @@ def summary_text(summary: Summary) -> str:
     if summary.test is not None:
         lines.append(f"test acc {summary.test.acc:.4f}, loss {summary.test.loss:.4f} ({summary.test.checkpoint})")
     if summary.divergence is not None:
-        d = summary.divergence
-        lines.append(f"diverged at epoch {d.epoch}: the {d.what} was not finite (lr {d.lr:.3g})")
+        lines.append(f"diverged: {summary.divergence.describe()}")
     if summary.failure:
         lines.append(f"failure: {summary.failure}")
     return "\n\n".join(lines)
@@ -104,12 +103,6 @@ def summary_text(summary: Summary) -> str:
 def record_files(run_dir: str | Path, names: Sequence[str] = RECORD_FILES) -> list[Path]:
     """The files of ``names`` that ``run_dir`` holds."""
     return [Path(run_dir) / n for n in names if (Path(run_dir) / n).is_file()]
-
-
-def _reason(err: BaseException) -> str:
-    """An exception as one short line."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text if len(text) <= 240 else text[:237] + "..."
 
 
 def _need(module: str, key: str, package: str) -> Any:
@@ -249,7 +242,7 @@ class MlflowLog:
                               "sqlite:///PATH.db, http(s)://HOST:PORT, postgresql://..., or true for "
                               "sqlite:///<output_dir>/mlflow.db") from err
         except Exception as err:  # MlflowException, and database errors from SQLAlchemy
-            raise CnnlabError(f"log.mlflow: cannot open the MLflow tracking store {self.uri}: {_reason(err)}") from err
+            raise CnnlabError(f"log.mlflow: cannot open the MLflow tracking store {self.uri}: {first_line(err, 240)}") from err
         if found is not None and found.lifecycle_stage == "deleted":
             raise CnnlabError(f"log.mlflow: the MLflow experiment {experiment!r} in {self.uri} is deleted; restore "
                               f"it (mlflow experiments restore --experiment-id {found.experiment_id}) or set "
@@ -347,7 +340,7 @@ class Trackers:
                 getattr(tracker, method)(*args)
             except Exception as err:  # the run folder is the record: a tracker is never worth a lost run
                 self.active.remove(tracker)
-                self.warn(f"warning: {tracker.name} logging failed at {when} ({_reason(err)}); it is off for the "
+                self.warn(f"warning: {tracker.name} logging failed at {when} ({first_line(err, 240)}); it is off for the "
                           "rest of this run, and the run folder keeps every record")
                 with contextlib.suppress(Exception):
                     tracker.release()
@@ -383,7 +376,7 @@ def log_artifacts(run_dir: str | Path, names: Sequence[str] = REPORT_FILES, warn
             client.log_artifact(record["mlflow"]["run_id"], str(file))
     except Exception as err:
         (warn or (lambda message: None))(f"warning: MLflow did not take {', '.join(f.name for f in files)} "
-                                         f"({_reason(err)}); they are in {run_dir}")
+                                         f"({first_line(err, 240)}); they are in {run_dir}")
         return []
     return files
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.errors import CnnlabError, first_line, unknown_name
 
 # Names a recipe may give ``model.activation``; swish is SiLU (x * sigmoid(x), ECE 661 lab 2).
 ACTIVATIONS = {
@@ -67,7 +67,7 @@ def forward_error(err: RuntimeError, layer: str | None, shape: tuple[int, int, i
     where = f"layer '{layer}'" if layer else "the first layer"
     if any(text in str(err) for text in _TOO_SMALL):
         return CnnlabError(f"input {C}x{H}x{W} is too small for this net: the output of {where} would be empty")
-    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    reason = first_line(err)
     return CnnlabError(f"input {C}x{H}x{W} does not fit this net: {where} fails ({reason})")
 
 

@@ -25,7 +25,7 @@ import importlib
 import torch
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, first_line
 from cnnlab.models.layers import feature_shape
 from cnnlab.models.registry import register_model
 from cnnlab.models.weights import load_matching_state_dict, read_state_dict
@@ -58,7 +58,7 @@ def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as err:  # URLError offline, HTTPError, hash mismatch, ...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         raise CnnlabError(
             f"cannot download the ImageNet weights of {arch} from {weights.url} ({reason}); "
             f"fetch the file where the network allows and pass weights=PATH"

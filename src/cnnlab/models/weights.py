@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, first_line
 
 #: Keys under which common checkpoint layouts keep the model's state dict.
 NESTED_KEYS = ("model", "state_dict", "model_state_dict")
@@ -45,7 +45,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling and format errors come in many types
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         raise CnnlabError(f"cannot read weights file '{path}': {reason}") from err
     for key in NESTED_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):

@@ -32,7 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
 from cnnlab.atomic import atomic_write_bytes, remove_stray_temporaries
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, first_line
 
 SCHEMA = 1
 EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
@@ -134,7 +134,7 @@ def _read(path: Path, legacy: bool = False) -> tuple[dict[str, torch.Tensor], di
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         raise CnnlabError(f"checkpoint {path} is not a readable safetensors file ({reason})") from err
     if legacy:
         return tensors, meta

@@ -91,6 +91,10 @@ class Divergence:
     last_finite_loss: float | None
     what: str  # "train loss", "val loss" or "weights"
 
+    def describe(self) -> str:
+        """'the train loss was not finite at epoch 3 (lr 1)': the reason a diverged run gives."""
+        return f"the {self.what} was not finite at epoch {self.epoch} (lr {self.lr:.3g})"
+
 
 @dataclass(frozen=True)
 class Summary:

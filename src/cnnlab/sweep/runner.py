@@ -8,13 +8,13 @@ and gives each its share of the cores (``train.threads``); other machines run
 
 A trial's outcome is recorded in its run folder's ``trial.json`` and in the study, never as a
 success when it is not one: a diverged run (non-finite loss) fails the trial with that reason,
-a run whose best validation accuracy stays at chance (1/C + 2 points: the reports' lr = 1.0 run
-ended at 0.1028) is marked at chance, a pruned one pruned.
+a run whose best validation accuracy stays at chance (``chance_level``: 1/C + 2 points, or three
+binomial standard deviations on a small validation split; the reports' lr = 1.0 run ended at
+0.1028) is marked at chance, a pruned one pruned.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,14 +22,12 @@ import time
 import warnings
 from pathlib import Path
 
-from cnnlab.analysis.compare import chance_level
+from cnnlab.analysis.compare import chance_reason
 from cnnlab.atomic import atomic_write_json
 from cnnlab.errors import CnnlabError
+from cnnlab.run.sweep_record import SWEEP_FILE, read_sweep_record, redact, study_url
 from cnnlab.sweep import study as studies
-from cnnlab.sweep.spec import SweepSpec, override, parse_value
-
-SWEEP_FILE = "sweep.json"
-
+from cnnlab.sweep.spec import Dist, SweepSpec, override, parse_value
 
 def start_sweep(spec: SweepSpec, root: str | Path, *, storage: str | None, name: str) -> Path:
     """Create SWEEP_DIR (root/<name>-<time>), its sweep.json and its study; enqueue a grid."""
@@ -44,7 +42,7 @@ def start_sweep(spec: SweepSpec, root: str | Path, *, storage: str | None, name:
         raise
     if spec.mode == "grid":
         studies.enqueue_grid(study, [{k: encode(v) for k, v in p.items()} for p in spec.grid_points()])
-    atomic_write_json(sweep_dir / SWEEP_FILE, {"study": sweep_dir.name, "storage": studies.redact(url),
+    atomic_write_json(sweep_dir / SWEEP_FILE, {"study": sweep_dir.name, "storage": redact(url),
                                                "metric": spec.metric, "direction": direction(spec),
                                                "spec": spec.to_dict()})
     return sweep_dir
@@ -61,18 +59,17 @@ def encode(value):
 
 def read_sweep(sweep_dir: str | Path, storage: str | None = None) -> tuple[SweepSpec, str, str]:
     """The spec, storage URL and study name of an existing sweep folder."""
-    from cnnlab.sweep.spec import Dist
-
-    path = Path(sweep_dir) / SWEEP_FILE
-    if not path.is_file():
-        raise CnnlabError(f"{sweep_dir} is not a cnnlab sweep folder (no {SWEEP_FILE})")
-    record = json.loads(path.read_text())
+    record = read_sweep_record(sweep_dir)
     data = dict(record["spec"])
     data["search"] = {k: Dist(**{**v, "choices": tuple(v["choices"])}) for k, v in data["search"].items()}
     url = storage or record["storage"]
     if "***" in url:
         raise CnnlabError(f"the sweep's storage needs its password: give --storage {url.replace('***', 'PASSWORD')}")
-    return SweepSpec(**data), url, record["study"]
+    found = study_url(url, sweep_dir)
+    if found is None:
+        raise CnnlabError(f"the sweep's study database {url.removeprefix('sqlite:///')} is gone; give --storage URL "
+                          "where it is now")
+    return SweepSpec(**data), found, record["study"]
 
 
 def work(sweep_dir: str | Path, *, storage: str | None = None, threads: int | None = None, quiet: bool = True) -> int:
@@ -220,15 +217,12 @@ def decode(value):
 def judge(summary, metric: str) -> dict:
     """completed, diverged or at chance, with the reason and the trial's value."""
     if summary.status == "diverged":
-        d = summary.divergence
-        return {"state": "diverged", "value": None,
-                "reason": f"the {d.what} was not finite at epoch {d.epoch} (lr {d.lr:.3g})"}
+        return {"state": "diverged", "value": None, "reason": summary.divergence.describe()}
     best = summary.best
-    classes = summary.dataset.get("classes") or 0
     value = best.val_acc if metric == "val_acc" else best.val_loss
-    if classes and best.val_acc <= chance_level(classes, summary.dataset.get("val") or 0):
-        return {"state": "at_chance", "value": value,
-                "reason": f"best val accuracy {best.val_acc:.4f} is at chance (1/{classes} = {1 / classes:.4f})"}
+    at_chance = chance_reason(best.val_acc, summary.dataset.get("classes") or 0, summary.dataset.get("val") or 0)
+    if at_chance:
+        return {"state": "at_chance", "value": value, "reason": at_chance}
     return {"state": "complete", "value": value, "reason": ""}
 
 

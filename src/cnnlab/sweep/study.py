@@ -19,13 +19,13 @@ import threading
 import warnings
 from pathlib import Path
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, first_line
+from cnnlab.run.sweep_record import connect_args, redact
 
 HEARTBEAT_S = 5  # a running trial's heartbeat; after GRACE_S without one a worker counts as dead
-# A loaded machine can delay a beat by many seconds (a busy SQLite lock waits up to 30 s): a live
+# A loaded machine can delay a beat by many seconds (a busy SQLite lock waits up to SQLITE_BUSY_S): a live
 # worker taken for dead would have its finished trial refused and run again, so the grace is long.
 GRACE_S = 60
-CONNECT_TIMEOUT_S = 5  # an unreachable server is an error in seconds, not a hang
 MAX_RETRY = 1  # a killed trial is run again once
 
 
@@ -39,35 +39,17 @@ def open_storage(url: str):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # cnnlab prints its own lines
-    if url.startswith("postgresql"):
-        connect = {"connect_timeout": CONNECT_TIMEOUT_S}
-    elif url.startswith("sqlite"):
-        connect = {"timeout": 30}  # waits for another worker's write lock instead of failing
-    elif "://" not in url:
+    if "://" not in url:
         raise CnnlabError(f"bad storage URL '{url}': write sqlite:///PATH/study.db or "
                           "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
-    else:
-        connect = {}
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5 and say so on every open
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs={"connect_args": connect}, heartbeat_interval=HEARTBEAT_S,
+            return RDBStorage(url, engine_kwargs={"connect_args": connect_args(url)}, heartbeat_interval=HEARTBEAT_S,
                               grace_period=GRACE_S,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     except Exception as err:  # SQLAlchemy's ArgumentError, OperationalError, a missing driver ...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CnnlabError(f"cannot open the study storage {redact(url)}: {reason}") from err
-
-
-def redact(url: str) -> str:
-    """The URL without its password."""
-    head, at, tail = url.rpartition("@")
-    if not at or "://" not in head:
-        return url
-    scheme, _, user = head.partition("://")
-    if ":" not in user:
-        return url
-    return f"{scheme}://{user.partition(':')[0]}:***@{tail}"
+        raise CnnlabError(f"cannot open the study storage {redact(url)}: {first_line(err)}") from err
 
 
 def create_study(storage, name: str, *, mode: str, seed: int, prune: bool, direction: str):
