@@ -35,6 +35,7 @@ DISTRIBUTIONS = {  # name: (number of fields after the name, what it means)
 }
 GRID_FORM = "--grid key=v1,v2,... (e.g. --grid optim.lr=0.1,0.01)"
 SEARCH_FORM = "--search key=" + " | ".join(DISTRIBUTIONS.values())
+SWEEP_KEYS = ("recipe", "overrides", "grid", "search", "trials", "seeds", "prune", "metric", "note")  # a sweep file's
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,9 @@ def is_sweep_file(path: Path) -> bool:
 def read_sweep_file(path: Path) -> SweepSpec:
     """A sweep file (see the module docstring); its recipe is found beside it or among the packaged ones."""
     data = yaml.safe_load(path.read_text())
-    unknown = set(data) - {"recipe", "overrides", "grid", "search", "trials", "seeds", "prune", "metric", "note"}
+    unknown = set(data) - set(SWEEP_KEYS)
     if unknown:
-        raise CnnlabError(f"{path}: unknown sweep key(s) {', '.join(sorted(unknown))} (valid: recipe, overrides, "
-                          "grid, search, trials, seeds, prune, metric, note)")
+        raise CnnlabError(f"{path}: unknown sweep key(s) {', '.join(sorted(unknown))} (valid: {', '.join(SWEEP_KEYS)})")
     grid = {k: v if isinstance(v, list) else [v] for k, v in (data.get("grid") or {}).items()}
     search = dict(parse_search(f"{k}={v}") for k, v in (data.get("search") or {}).items())
     recipe = str(data["recipe"])
@@ -158,7 +158,6 @@ def read_sweep_file(path: Path) -> SweepSpec:
 
 def check_spec(spec: SweepSpec) -> SweepSpec:
     """Refuse what cannot run: no axis, both modes, a key the recipe lacks, a value it refuses."""
-    from cnnlab.config import load_recipe
     from cnnlab.config.recipes import find_recipe
 
     if spec.grid and spec.search:
@@ -171,21 +170,15 @@ def check_spec(spec: SweepSpec) -> SweepSpec:
         raise CnnlabError(f"--seeds must be at least 1, got {spec.seeds}")
     if spec.metric not in ("val_acc", "val_loss"):
         raise CnnlabError(f"unknown sweep metric '{spec.metric}' (valid: val_acc, val_loss)")
-    path = find_recipe(spec.recipe)
-    examples = {k: v[0] for k, v in spec.grid.items()}
-    examples.update({k: d.choices[0] if d.kind == "choice" else d.low for k, d in spec.search.items()})
-    for key, value in examples.items():  # each swept key on its own, so the error names it
-        load_recipe(path, [*spec.overrides, override(key, value)])
-    for key, values in spec.grid.items():  # every grid value must be one the config accepts
-        for value in values[1:]:
-            load_recipe(path, [*spec.overrides, override(key, value)])
-    check_points(path, spec)
+    check_points(find_recipe(spec.recipe), spec)
     return spec
 
 
 def check_points(path: Path, spec: SweepSpec) -> None:
-    """Every grid point (or both ends of each searched range) builds: model options, optimizer keys,
-    schedule, augmentations and loss, as training would build them, the failing point named."""
+    """Every grid point (for a search: both ends of each range, and each choice) is a config the
+    recipe accepts, each swept key named by the override that sets it, and builds as training
+    would build it (model options, optimizer keys, schedule, augmentations and loss), the failing
+    point named."""
     from cnnlab.config import load_recipe
     from cnnlab.engine.preflight import check_config_parts
 
@@ -196,8 +189,9 @@ def check_points(path: Path, spec: SweepSpec) -> None:
         high = {k: d.choices[0] if d.kind == "choice" else d.high for k, d in spec.search.items()}
         points = [low, high, *({**low, k: c} for k, d in spec.search.items() if d.kind == "choice" for c in d.choices)]
     for point in points:
+        config = load_recipe(path, [*spec.overrides, *(override(k, v) for k, v in point.items())])
         try:
-            check_config_parts(load_recipe(path, [*spec.overrides, *(override(k, v) for k, v in point.items())]))
+            check_config_parts(config)
         except CnnlabError as e:
             words = ", ".join(f"{k}={v}" for k, v in point.items())
             raise CnnlabError(f"the point {words} cannot train: {e}") from None
