@@ -297,11 +297,15 @@ def capture_reason(err: BaseException) -> str:
     return f"{type(inner).__name__}: {text}"
 
 
-def layer_error(model: nn.Module, layer: str | None, fmt: str, why: str) -> CnnlabError:
+def describe_layer(model: nn.Module, layer: str | None) -> str:
+    """"layer 'features.act2' (ValueGate)", or "the model (ConvNet)" when no layer was found."""
     if layer:
-        module = model.get_submodule(layer)
-        return CnnlabError(f"cannot export layer '{layer}' ({type(module).__name__}) to {fmt}: {why}")
-    return CnnlabError(f"cannot export the model ({type(model).__name__}) to {fmt}: {why}")
+        return f"layer '{layer}' ({type(model.get_submodule(layer)).__name__})"
+    return f"the model ({type(model).__name__})"
+
+
+def layer_error(model: nn.Module, layer: str | None, fmt: str, why: str) -> CnnlabError:
+    return CnnlabError(f"cannot export {describe_layer(model, layer)} to {fmt}: {why}")
 
 
 # --- the check --------------------------------------------------------------------------------------

@@ -59,16 +59,14 @@ def _batch_dim() -> tuple[dict, ...]:
 
 def export_graph(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     """The model captured by ``torch.export`` with a dynamic batch; a layer it cannot capture is named."""
-    from cnnlab.analysis.export import capture_reason, failing_layer, quiet
+    from cnnlab.analysis.export import capture_reason, describe_layer, failing_layer, quiet
 
     try:
         with quiet():
             return torch.export.export(model.eval(), (example,), dynamic_shapes=_batch_dim()).module()
     except Exception as err:  # torch.export raises many kinds; each becomes one line naming the layer
-        layer = failing_layer(err, model)
-        what = f"layer '{layer}' ({type(model.get_submodule(layer)).__name__})" if layer else \
-            f"the model ({type(model).__name__})"
-        raise CnnlabError(f"cannot quantize {what}: torch.export cannot capture it: {capture_reason(err)}") from err
+        raise CnnlabError(f"cannot quantize {describe_layer(model, failing_layer(err, model))}: torch.export "
+                          f"cannot capture it: {capture_reason(err)}") from err
 
 
 def quantize_model(model: nn.Module, example: torch.Tensor, calibration: list[torch.Tensor]) -> torch.fx.GraphModule:
@@ -268,8 +266,7 @@ class QuantizedModel:
 
 def load_quantized(run_path: str | Path) -> QuantizedModel:
     """The int8 model that ``cnnlab quantize`` saved in a run, rebuilt and lowered for this CPU."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
+    from safetensors import SafetensorError, safe_open
 
     from cnnlab.run import RunDir
     from cnnlab.run.restore import restore_model
@@ -279,11 +276,11 @@ def load_quantized(run_path: str | Path) -> QuantizedModel:
     if not path.is_file():
         raise CnnlabError(f"{run.path} has no int8 model ({FILE}); make it with 'cnnlab quantize {run.path}'")
     try:
-        data = path.read_bytes()
-        tensors = load(data)
-        meta = json.loads(data[8:8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {})
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
         qparams = json.loads(meta["qparams"])
-    except (SafetensorError, ValueError, KeyError, OSError) as err:
+    except (SafetensorError, ValueError, KeyError, OSError, RuntimeError) as err:
         raise CnnlabError(f"{path} is not a readable int8 model ({err}); run 'cnnlab quantize' again") from err
     if meta.get("format") != FORMAT:
         raise CnnlabError(f"{path} is not a cnnlab int8 model (format {meta.get('format')!r})")
