@@ -22,7 +22,7 @@ from cnnlab.config import config_to_dict, load_recipe
 from cnnlab.engine.fit import fit
 from cnnlab.engine.progress import Progress
 from tests.conftest import fit_killed_after, need
-from tests.report.chromium import render
+from tests.report.chromium import probe_page, render
 
 BASE = ["data.name=synthetic", "data.val_size=100", "data.batch_size=64", "model.name=simple_nn",
         "data.options={shape: [1, 12, 12], train_size: 600, test_size: 100, noise: 0.1}",
@@ -282,18 +282,10 @@ def test_an_unknown_metric_is_one_line(trained, capsys):
 
 
 # Reads the grouped table and the images of compare.html.
-PROBE = """<!doctype html><html><body><pre id=out>pending</pre>
-<iframe id=f src="compare.html" width=1200 height=900></iframe>
-<script>
-document.getElementById('f').addEventListener('load', () => {
-  const doc = document.getElementById('f').contentDocument;
-  const imgs = [...doc.images];
-  const rows = [...doc.querySelectorAll('#groups tr')].map(r => [...r.children].map(c => c.textContent));
-  const result = {images: imgs.length, decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
-                  rows: rows, headings: [...doc.querySelectorAll('h2')].map(h => h.textContent)};
-  document.getElementById('out').textContent = 'RESULT ' + JSON.stringify(result);
-});
-</script></body></html>"""
+PROBE = probe_page("compare.html", """{
+  images: imgs.length, decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+  rows: [...doc.querySelectorAll('#groups tr')].map(r => [...r.children].map(c => c.textContent)),
+  headings: [...doc.querySelectorAll('h2')].map(h => h.textContent)}""")
 
 
 def test_the_page_shows_the_groups_of_table_csv(compared):

@@ -9,6 +9,21 @@ import threading
 from pathlib import Path
 
 
+def probe_page(page: str, result: str) -> str:
+    """A page that loads ``page`` (report.html, compare.html) in an iframe and, once it has loaded,
+    prints RESULT and the JSON of the script expression ``result``, which reads ``doc`` (the
+    loaded page's document) and ``imgs`` (its images)."""
+    return f"""<!doctype html><html><body><pre id=out>pending</pre>
+<iframe id=f src="{page}" width=1200 height=900></iframe>
+<script>
+document.getElementById('f').addEventListener('load', () => {{
+  const doc = document.getElementById('f').contentDocument;
+  const imgs = [...doc.images];
+  document.getElementById('out').textContent = 'RESULT ' + JSON.stringify({result});
+}});
+</script></body></html>"""
+
+
 def render(folder, chromium: str, probe: str) -> tuple[dict, str]:
     """Serve ``folder`` on loopback, open ``probe`` (a page that loads report.html and prints
     RESULT {json}) in headless Chromium, and return that JSON and Chromium's log."""

@@ -12,20 +12,12 @@ from cnnlab.report import write_report
 from cnnlab.engine.progress import Progress
 from cnnlab.analysis.classification import per_class_metrics
 from tests.conftest import need
-from tests.report.chromium import render
+from tests.report.chromium import probe_page, render
 
-PROBE = """<!doctype html><html><body><pre id=out>pending</pre>
-<iframe id=f src="report.html" width=1200 height=900></iframe>
-<script>
-document.getElementById('f').addEventListener('load', () => {
-  const doc = document.getElementById('f').contentDocument;
-  const imgs = [...doc.images];
-  const result = {title: doc.title, headings: [...doc.querySelectorAll('h2')].map(h => h.textContent),
-                  images: imgs.length, decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
-                  widths: imgs.map(i => i.naturalWidth)};
-  document.getElementById('out').textContent = 'RESULT ' + JSON.stringify(result);
-});
-</script></body></html>"""
+PROBE = probe_page("report.html", """{
+  title: doc.title, headings: [...doc.querySelectorAll('h2')].map(h => h.textContent),
+  images: imgs.length, decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+  widths: imgs.map(i => i.naturalWidth)}""")
 
 
 @pytest.fixture(scope="module")

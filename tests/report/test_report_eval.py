@@ -17,24 +17,16 @@ from cnnlab.report import write_report
 from cnnlab.report.evaluation import write_eval_figures
 from cnnlab.report.explain import write_explain_figures
 from tests.conftest import need, synthetic_run
-from tests.report.chromium import render
+from tests.report.chromium import probe_page, render
 
 # Reads every key/value row of every table in the report, and counts and decodes the images.
-PROBE = """<!doctype html><html><body><pre id=out>pending</pre>
-<iframe id=f src="report.html" width=1200 height=900></iframe>
-<script>
-document.getElementById('f').addEventListener('load', () => {
-  const doc = document.getElementById('f').contentDocument;
-  const imgs = [...doc.images];
-  const cells = [...doc.querySelectorAll('tr')].filter(r => r.children.length === 2 && r.children[0].tagName === 'TH')
-                  .map(r => [r.children[0].textContent, r.children[1].textContent]);
-  const rows = [...doc.querySelectorAll('tr')].map(r => [...r.children].map(c => c.textContent));
-  const result = {headings: [...doc.querySelectorAll('h2')].map(h => h.textContent), images: imgs.length, rows: rows,
-                  decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length, cells: cells,
-                  warn: [...doc.querySelectorAll('.warn')].map(p => p.textContent)};
-  document.getElementById('out').textContent = 'RESULT ' + JSON.stringify(result);
-});
-</script></body></html>"""
+PROBE = probe_page("report.html", """{
+  headings: [...doc.querySelectorAll('h2')].map(h => h.textContent), images: imgs.length,
+  rows: [...doc.querySelectorAll('tr')].map(r => [...r.children].map(c => c.textContent)),
+  decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+  cells: [...doc.querySelectorAll('tr')].filter(r => r.children.length === 2 && r.children[0].tagName === 'TH')
+           .map(r => [r.children[0].textContent, r.children[1].textContent]),
+  warn: [...doc.querySelectorAll('.warn')].map(p => p.textContent)}""")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from cnnlab.analysis.compare import Comparison, GroupRow
 from cnnlab.atomic import atomic_write_text
 from cnnlab.report.html import STYLE, _img
-from cnnlab.report.plots import _png
+from cnnlab.report.plots import png_bytes
 
 COLUMNS = [  # header, RunRow field, format; integers show their range over seeds, not a mean
     ("best val acc", "best_val_acc", ".4f"), ("best epoch", "best_epoch", "d"),
@@ -154,7 +154,7 @@ def curves_png(comparison: Comparison) -> bytes | None:
     for ax in axes[2:]:
         ax.set_xlabel("epoch")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _html_table(head: list[str], rows: list[list[str]], table_id: str) -> str:

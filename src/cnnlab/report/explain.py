@@ -6,15 +6,14 @@ interpolation) because report.html embeds them.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from cnnlab.analysis.explain import TARGETS, Maps, filter_grid
+from cnnlab.report.plots import png_bytes
 from cnnlab.run import RunDir
 
 EXPLAIN_FIGURES = {"maps": "explain-gradcam.png", "filters": "explain-filters.png",
@@ -26,13 +25,6 @@ DPI = 90  # the figures go into report.html as base64; the maps are a few dozen 
 def explain_figure_names(run_path: str | Path) -> list[str]:
     """The explain figures present in a run folder, in the order a report shows them."""
     return [name for name in EXPLAIN_FIGURES.values() if (Path(run_path) / name).is_file()]
-
-
-def _png(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def _show_image(ax: Axes, pixels: np.ndarray) -> None:
@@ -82,7 +74,7 @@ def maps_png(record: dict, maps: Maps) -> bytes:
             ax.set_title(f"{name}: {image[target]}\n({target}){flat}", fontsize=7)
     layer = f"Grad-CAM at '{record['target_layer']}', " if record["target_layer"] else ""
     fig.suptitle(f"{layer}saliency |d score / d input|; + marks each peak", fontsize=9)
-    return _png(fig)
+    return png_bytes(fig, DPI)
 
 
 def filters_png(record: dict, maps: Maps) -> bytes:
@@ -96,7 +88,7 @@ def filters_png(record: dict, maps: Maps) -> bytes:
     ax.axis("off")
     ax.set_title(f"first conv layer '{record['first_conv']['name']}': {O} filters {I}x{kh}x{kw}, "
                  "each scaled to its own min-max", fontsize=8)
-    return _png(fig)
+    return png_bytes(fig, DPI)
 
 
 def activations_png(record: dict, maps: Maps) -> bytes:
@@ -117,7 +109,7 @@ def activations_png(record: dict, maps: Maps) -> bytes:
             ax.set_title(f"channel {channel}", fontsize=7)
     fig.suptitle(f"activations of {record['images'][0]['source']} at each stage: the {k} most active channels",
                  fontsize=9)
-    return _png(fig)
+    return png_bytes(fig, DPI)
 
 
 def explain_figures(record: dict, maps: Maps) -> dict[str, bytes]:

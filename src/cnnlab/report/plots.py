@@ -13,10 +13,11 @@ from cnnlab.analysis.curves import CurveReading
 from cnnlab.run.record import MetricsRow
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (Agg, tight bounding box)."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -49,7 +50,7 @@ def curves_png(rows: Sequence[MetricsRow], best_epoch: int | None = None, title:
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def confusion_png(matrix: np.ndarray, classes: Sequence[str], title: str = "") -> bytes:
@@ -73,7 +74,7 @@ def confusion_png(matrix: np.ndarray, classes: Sequence[str], title: str = "") -
                         color="white" if rates[i, j] > 0.5 else "black")
     if title:
         ax.set_title(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def gallery_png(images: np.ndarray, titles: Sequence[str], *, columns: int = 4, title: str = "") -> bytes:
@@ -90,7 +91,7 @@ def gallery_png(images: np.ndarray, titles: Sequence[str], *, columns: int = 4, 
         ax.set_title(text, fontsize=8)
     if title:
         fig.suptitle(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def binary_curves_png(binary: dict) -> bytes:
@@ -109,4 +110,4 @@ def binary_curves_png(binary: dict) -> bytes:
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _png(fig)
+    return png_bytes(fig)
