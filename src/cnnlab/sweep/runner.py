@@ -236,7 +236,7 @@ def write_trial(sweep_dir: Path, number: int, seed: int, record: dict, run_dir: 
     atomic_write_json(run_dir / "trial.json", record)
 
 
-def run_workers(sweep_dir: Path, workers: int, *, storage: str | None, cores: int | None = None) -> list[int]:
+def run_workers(sweep_dir: Path, workers: int, *, storage: str | None) -> list[int]:
     """N worker processes on this machine, each with cores/N torch threads; their exit codes.
 
     The workers are forked after torch, optuna and the engine are imported (no tensor op has run,
@@ -245,8 +245,7 @@ def run_workers(sweep_dir: Path, workers: int, *, storage: str | None, cores: in
     ``python -m cnnlab sweep --worker``."""
     import multiprocessing
 
-    cores = cores or len(os.sched_getaffinity(0))
-    threads = max(1, cores // workers)
+    threads = max(1, len(available_cores()) // workers)
     if "fork" not in multiprocessing.get_all_start_methods():
         command = [sys.executable, "-m", "cnnlab", "sweep", "--worker", str(sweep_dir), "--threads", str(threads),
                    *(["--storage", storage] if storage else [])]
@@ -280,12 +279,18 @@ def prepare_trackers(sweep_dir: Path, storage: str | None) -> None:
         connect(config.log, output_dir=sweep_dir, name=sweep_dir.name).close()
 
 
+def available_cores() -> list[int]:
+    """The cores this process may run on (its affinity, as a container or taskset limits it)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
 def core_groups(workers: int, threads: int) -> list[set[int] | None]:
     """The cores each worker is pinned to: its own ``threads`` of this process's cores, as
     ``numactl``/``taskset`` would give them (two 1-thread trainings on a 2-core VM ran 12% faster
-    pinned than left to the scheduler); None for all when there are fewer cores than that asks."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if workers * threads > len(cores):
+    pinned than left to the scheduler); None for all when there are fewer cores than that asks, or
+    the system cannot pin."""
+    cores = available_cores()
+    if workers * threads > len(cores) or not hasattr(os, "sched_setaffinity"):
         return [None] * workers
     return [set(cores[i * threads:(i + 1) * threads]) for i in range(workers)]
 
