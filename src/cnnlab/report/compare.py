@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from cnnlab.analysis.compare import Comparison, GroupRow
 from cnnlab.atomic import atomic_write_text
-from cnnlab.report.html import STYLE, _img
+from cnnlab.report.html import STYLE, _img, grid_table
 from cnnlab.report.plots import png_bytes
 
 COLUMNS = [  # header, RunRow field, format; integers show their range over seeds, not a mean
@@ -158,14 +158,7 @@ def curves_png(comparison: Comparison) -> bytes | None:
 
 
 def _html_table(head: list[str], rows: list[list[str]], table_id: str) -> str:
-    """Numbers (cells that start with a digit, and "-" for none) right-aligned."""
-    def td(value: str) -> str:
-        number = value[:1].isdigit() or value == "-"
-        return f"<td class=num>{html.escape(value)}</td>" if number else f"<td>{html.escape(value)}</td>"
-
-    body = "".join("<tr>" + "".join(td(v) for v in row) + "</tr>" for row in rows)
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return f"<div class=wide><table id={table_id}><tr>{header}</tr>{body}</table></div>"
+    return f"<div class=wide>{grid_table(head, rows, table_id)}</div>"
 
 
 def page(comparison: Comparison, curves: bytes | None) -> str:

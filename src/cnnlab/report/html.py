@@ -110,11 +110,16 @@ def _evaluation_section(run: RunDir, record: dict) -> list[str]:
             f"{confused}</table>" if confused else ""]
 
 
-def _grid(head: list[str], rows: list[list[Any]]) -> str:
-    """A table with a header row; numbers right-aligned."""
-    cells = "".join("<tr>" + "".join(f"<td class=num>{html.escape(v)}</td>" if isinstance(v, str) and v[:1].isdigit()
-                                     else f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + f"</tr>{cells}</table>"
+def grid_table(head: list[str], rows: list[list[Any]], table_id: str | None = None) -> str:
+    """A table with a header row; numbers (cells that start with a digit, and "-" for none) right-aligned."""
+    def td(value: Any) -> str:
+        text = str(value)
+        return f"<td class=num>{html.escape(text)}</td>" if text[:1].isdigit() or text == "-" \
+            else f"<td>{html.escape(text)}</td>"
+
+    body = "".join("<tr>" + "".join(td(v) for v in row) + "</tr>" for row in rows)
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f"<table{f' id={table_id}' if table_id else ''}><tr>{header}</tr>{body}</table>"
 
 
 def _explain_section(run: RunDir, record: dict) -> list[str]:
@@ -132,7 +137,7 @@ def _explain_section(run: RunDir, record: dict) -> list[str]:
             f"<p>Grad-CAM at {html.escape(layer)}; " if layer else "<p>no Grad-CAM (no spatial map); ",
             "saliency |d score / d input|. Peaks are (row, col) of the maps for the predicted class.</p>",
             f"<p>{html.escape(record['note'])}</p>" if record.get("note") else "",
-            _grid(["image", "true", "predicted", "probability", "Grad-CAM peak", "saliency peak"], rows),
+            grid_table(["image", "true", "predicted", "probability", "Grad-CAM peak", "saliency peak"], rows),
             figures, f"<p>stages: {html.escape(stages)}</p>" if stages else ""]
 
 
@@ -151,9 +156,9 @@ def _quantize_section(record: dict) -> list[str]:
             f"<p>{html.escape(record['method'])}; {record['calibration_images']:,} training images calibrated; "
             f"{record['threads']} threads, {html.escape(record['cpu_capability'])}. "
             f"{html.escape(record['note'])}.</p>",
-            _grid(["precision", "file bytes", "latency b1 (ms)", "images/s eager", "images/s compiled",
+            grid_table(["precision", "file bytes", "latency b1 (ms)", "images/s eager", "images/s compiled",
                    "val top-1", "test top-1"], rows),
-            _grid(["against fp32", "size", "eager throughput", "compiled throughput", "test points"], ratios),
+            grid_table(["against fp32", "size", "eager throughput", "compiled throughput", "test points"], ratios),
             f"<p class=warn>left in fp32: {html.escape(', '.join(kept))}</p>" if kept else ""]
 
 
