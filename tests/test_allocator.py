@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 
@@ -42,11 +43,24 @@ def faults_per_step(keep: bool) -> tuple[bool, float]:
     return kept == "True", float(faults)
 
 
+TRIES = 3  # processes per setting, started in turns
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_kept_memory_takes_no_page_faults_in_training_steps():
-    kept, faults = faults_per_step(keep=True)
-    default_kept, default_faults = faults_per_step(keep=False)
-    assert kept and not default_kept
+    # One process per setting failed 3 times in 10 here. glibc's own mmap threshold adapts on
+    # its own schedule: in about 4 processes of 10 the defaults stop faulting within the warm-up
+    # steps (0-2,400 a step), in the others they fault 18,000-45,000 a step, with one thread as
+    # with two. And the kernel's DAMON reclaim (kdamond, on in these VMs) now and then adds a few
+    # thousand faults to a process, kept or not (kept: 0 in most, up to 2,458). So the defaults'
+    # worst of three processes shows the faults exist, and the kept setting's median process must
+    # stay far below it. Were the settings lost, the kept median would be a typical default
+    # process and fail the tenfold bound, except when two of its three processes happened to
+    # adapt early: such a loss is caught in most runs, not in every one.
+    runs = [(faults_per_step(keep=True), faults_per_step(keep=False)) for _ in range(TRIES)]
+    assert all(k[0] and not d[0] for k, d in runs)
+    faults = statistics.median(k[1] for k, _ in runs)
+    default_faults = max(d[1] for _, d in runs)
     # glibc's defaults give the freed activations back and fault them in again every step
     # (about 1,600 a step here; 17,000-39,000 at batch 256 bf16); kept, the heap reuses them.
     assert default_faults > 500
