@@ -91,7 +91,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_once(tmp_path, monkeypatch
     sweep_dir = runner.start_sweep(spec(grid={"optim.lr": [0.003, 0.001]}), tmp_path, storage=None, name="kill")
     s, url, name = runner.read_sweep(sweep_dir)
     study = studies.load_study(studies.open_storage(url), name, mode="grid", seed=0, prune=False)
-    taken = studies.next_grid_trial(study)  # a worker takes a trial, beats once, and dies
+    taken = studies.next_grid_trial(study, url)  # a worker takes a trial, beats once, and dies
     study._storage.record_heartbeat(taken._trial_id)
     time.sleep(3)
     runner.work(sweep_dir)
@@ -109,7 +109,7 @@ def test_a_live_worker_taken_for_dead_warns_and_goes_on(tmp_path, capsys, monkey
     sweep_dir = runner.start_sweep(spec(grid={"optim.lr": [0.003, 0.001]}), tmp_path, storage=None, name="late")
     s, url, name = runner.read_sweep(sweep_dir)
     study = studies.load_study(studies.open_storage(url), name, mode="grid", seed=0, prune=False)
-    owner = studies.next_grid_trial(study)
+    owner = studies.next_grid_trial(study, url)
     study._storage.record_heartbeat(owner._trial_id)  # one beat, then none for longer than the grace
     time.sleep(2.5)
     studies.fail_stale(study)  # what another worker does before it takes a trial
@@ -129,7 +129,7 @@ def test_a_heartbeat_outlives_a_database_error(tmp_path, monkeypatch):
     sweep_dir = runner.start_sweep(spec(grid={"optim.lr": [0.003, 0.001]}), tmp_path, storage=None, name="beat")
     s, url, name = runner.read_sweep(sweep_dir)
     study = studies.load_study(studies.open_storage(url), name, mode="grid", seed=0, prune=False)
-    trial = studies.next_grid_trial(study)
+    trial = studies.next_grid_trial(study, url)
     calls = []
 
     def flaky(trial_id):
@@ -143,6 +143,32 @@ def test_a_heartbeat_outlives_a_database_error(tmp_path, monkeypatch):
     assert len(calls) >= 3  # beating went on after the first write failed
 
 
+# One worker: claim every waiting trial of the sweep without running it, print their numbers.
+CLAIM = """
+import json, sys
+from cnnlab.sweep import runner, study as studies
+spec, url, name = runner.read_sweep(sys.argv[1])
+study = studies.load_study(studies.open_storage(url), name, mode="grid", seed=0, prune=False)
+claimed = []
+while (trial := studies.next_grid_trial(study, url)) is not None:
+    claimed.append(trial.number)
+print(json.dumps(claimed))
+"""
+
+
+def test_two_workers_never_claim_the_same_sqlite_trial(tmp_path):
+    """SQLite has no row locks: without ``claiming``, two processes racing through 100 waiting
+    trials claimed 3 or 4 of them twice."""
+    grid = spec(grid={"optim.lr": [round(0.0001 * (i + 1), 4) for i in range(100)]})
+    sweep_dir = runner.start_sweep(grid, tmp_path, storage=None, name="race")
+    workers = [subprocess.Popen([sys.executable, "-c", CLAIM, str(sweep_dir)], stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    claimed = [json.loads(w.communicate(timeout=120)[0]) for w in workers]
+    assert all(w.returncode == 0 for w in workers)
+    assert sorted(claimed[0] + claimed[1]) == list(range(100))  # each once, none left waiting
+    assert min(len(c) for c in claimed) > 10  # both workers really raced for them
+
+
 def start_workers(sweep_dir, count, storage=None):
     command = [sys.executable, "-m", "cnnlab", "sweep", "--worker", str(sweep_dir), "--threads", "1"]
     return [subprocess.Popen(command + (["--storage", storage] if storage else []),
@@ -153,7 +179,10 @@ def test_two_workers_share_a_sqlite_grid(tmp_path):
     sweep_dir = runner.start_sweep(spec(grid={"optim.lr": [0.003, 0.002, 0.001]}, seeds=2), tmp_path, storage=None,
                                    name="two")
     workers = start_workers(sweep_dir, 2)
-    assert [w.wait(timeout=300) for w in workers] == [0, 0], [w.stderr.read() for w in workers]
+    codes = [w.wait(timeout=300) for w in workers]
+    for w in workers:
+        print(w.stderr.read())  # shown in full when the assertion below fails
+    assert codes == [0, 0]
     trials = trials_of(sweep_dir)
     assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
     assert len({(t.params["optim.lr"], t.params["seed"]) for t in trials}) == 6

@@ -80,25 +80,24 @@ def work(sweep_dir: str | Path, *, storage: str | None = None, threads: int | No
     ran = 0
     while True:
         if spec.mode == "grid":
-            trial = studies.next_grid_trial(study)
+            trial = studies.next_grid_trial(study, url)
             if trial is None:
                 return ran
             with studies.Heartbeat(study, trial):
                 state, value = run_trial(spec, sweep_dir, trial, threads=threads, quiet=quiet)
             tell(study, trial, state, value)
         else:
-            import optuna
+            from optuna.trial import TrialState
 
-            done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                                  optuna.trial.TrialState.PRUNED,
-                                                                  optuna.trial.TrialState.FAIL,
-                                                                  optuna.trial.TrialState.RUNNING)))
-            if done >= spec.trials:
-                return ran
-            studies.fail_stale(study)
-            with warnings.catch_warnings():  # heartbeats outside Study.optimize: this loop beats itself
-                warnings.simplefilter("ignore", UserWarning)
-                trial = study.ask()
+            with studies.claiming(url):  # the count and the new trial together: no worker overshoots --trials
+                done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                      TrialState.FAIL, TrialState.RUNNING)))
+                if done >= spec.trials:
+                    return ran
+                studies.fail_stale(study)
+                with warnings.catch_warnings():  # heartbeats outside Study.optimize: this loop beats itself
+                    warnings.simplefilter("ignore", UserWarning)
+                    trial = study.ask()
             with studies.Heartbeat(study, trial):
                 state, value = run_trial(spec, sweep_dir, trial, threads=threads, quiet=quiet)
             tell(study, trial, state, value)

@@ -3,8 +3,8 @@
 The study is kept in an Optuna RDB storage: SQLite inside the sweep folder by default, or any
 SQLAlchemy URL (``postgresql://...``) that several machines reach. A grid is enqueued once,
 when the sweep is created; each worker then takes the next waiting trial with the storage's
-own compare-and-set (``set_trial_state_values`` to RUNNING succeeds for one process only), so
-every grid point runs exactly once however many workers share the study. (Optuna's
+own compare-and-set (``set_trial_state_values`` to RUNNING, made atomic for SQLite by
+``claiming``), so every grid point runs exactly once however many workers share the study. (Optuna's
 ``GridSampler`` may hand the same point to two workers at once, as its docs say.) A search is
 sampled by TPE, seeded.
 
@@ -15,8 +15,10 @@ in the queue.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError, first_line
@@ -88,22 +90,53 @@ def enqueue_grid(study, points: list[dict]) -> int:
     return added
 
 
-def next_grid_trial(study):
+@contextlib.contextmanager
+def claiming(url: str) -> Iterator[None]:
+    """Make the workers of one SQLite study take trials one at a time.
+
+    Optuna's claim of a waiting trial reads its state, then writes RUNNING. PostgreSQL locks the
+    row in between (SELECT ... FOR UPDATE); SQLite has no row locks, and Python's sqlite3 starts
+    the write transaction only at the UPDATE, so two workers could both read WAITING and both run
+    the trial (2 processes claiming 100 points: 3 and 4 points claimed twice). An exclusive
+    ``flock`` on a file beside the database closes that window; a server needs none."""
+    path = sqlite_file(url)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///PATH`` URL; None for a server or an in-memory database."""
+    path = url.removeprefix("sqlite:///").partition("?")[0] if url.startswith("sqlite:///") else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def next_grid_trial(study, url: str):
     """The next waiting grid trial, RUNNING and this process's, or None when the queue is empty.
 
-    Stale trials (a killed worker's) are failed first, which re-queues them once."""
+    Stale trials (a killed worker's) are failed first, which re-queues them once. ``url``: the
+    study's storage, whose claims ``claiming`` makes atomic."""
     import optuna
     from optuna.trial import TrialState
 
-    fail_stale(study)
-    storage = study._storage  # noqa: SLF001 - the storage the study was opened with
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if not storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):  # noqa: SLF001
-                continue  # another worker took it first
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-        return optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001
+    with claiming(url):
+        fail_stale(study)
+        storage = study._storage  # noqa: SLF001 - the storage the study was opened with
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            try:
+                if not storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):  # noqa: SLF001
+                    continue  # another worker took it first
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            return optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001
     return None
 
 
