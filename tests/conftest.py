@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,14 @@ def need(condition: bool, reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: this test must run, not skip)", pytrace=False)
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released): for a server to start on, or for a
+    connection to be refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def with_overrides(config, *overrides):

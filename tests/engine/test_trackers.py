@@ -8,7 +8,6 @@ import importlib
 import io
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from cnnlab.config import load_recipe
 from cnnlab.engine.fit import fit
 from cnnlab.engine.progress import Progress
 from cnnlab.errors import CnnlabError
-from tests.conftest import fit_killed_after
+from tests.conftest import fit_killed_after, free_port
 
 
 def optional(module: str):
@@ -188,19 +187,12 @@ def test_a_diverged_run_ends_failed_in_both_trackers(tracked, tmp_path):
 
 # --- failures: before the run, one line and no run folder; during it, a warning -------------------
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released), so a connection is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("uri, message", [
     ("nosuch://x", "log.mlflow: MLflow has no tracking store for 'nosuch:' URIs (nosuch://x)"),
     ("http://127.0.0.1:{port}", "log.mlflow: cannot open the MLflow tracking store http://127.0.0.1:{port}: "),
 ])
 def test_a_store_that_does_not_open_is_one_line_before_any_run_folder(tmp_path, uri, message):
-    port = closed_port()
+    port = free_port()
     config = load_recipe(None, [*TINY, f"output_dir={tmp_path / 'runs'}", f"log.mlflow={uri.format(port=port)}"])
     with pytest.raises(CnnlabError) as err:
         fit(config, progress=Progress(quiet=True))
