@@ -57,6 +57,17 @@ def by_hand(run, pixels):
         return restore_model(run)(torch.from_numpy(x)).numpy(), x
 
 
+@pytest.fixture(scope="module", params=["pixel", "zca"])
+def whitened_run(request, tmp_path_factory):
+    """The MLP on synthetic 3x6x6 images normalized per pixel or with ZCA (108 values whitened)."""
+    config = load_recipe(None, [
+        f"output_dir={tmp_path_factory.mktemp('runs')}", "data.name=synthetic", "data.val_size=50",
+        "data.options={shape: [3, 6, 6], train_size: 300, test_size: 40, noise: 0.4}",
+        f"data.normalize={request.param}", "data.zca_epsilon=0.01", "model.name=mlp", "optim.lr=0.05",
+        "train.epochs=1", "train.precision=fp32"])
+    return Path(fit(config, progress=Progress(quiet=True)).run_dir)
+
+
 def listing(folder):
     """Every file under ``folder`` with its size and modification time."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
@@ -214,3 +225,26 @@ def test_missing_onnxruntime_is_one_line_that_says_how_to_install_it(conv_run, m
     monkeypatch.setattr(export.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name))
     with pytest.raises(CnnlabError, match=r"exporting to ONNX needs onnxruntime, .*: pip install onnxruntime$"):
         export_run(conv_run, fmt="onnx")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_pixel_and_zca_normalization_is_folded_into_the_graph(whitened_run, fmt, tmp_path):
+    result = export_run(whitened_run, fmt=fmt, output=tmp_path / f"model.{fmt}")
+    images = restore_splits(whitened_run)[0].test_images[:9]  # (9, 3, 6, 6) uint8
+    with np.load(whitened_run / "normalization.npz") as arrays:  # by hand, from the run's own file
+        x = images / 255.0 - arrays["mean"]
+        x = x / arrays["std"] if "std" in arrays else (x.reshape(9, -1) @ arrays["matrix"]).reshape(x.shape)
+    with torch.inference_mode():
+        expected = restore_model(whitened_run)(torch.tensor(x, dtype=torch.float32)).numpy()
+    if fmt == "onnx":
+        session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"images": images})[0]
+    else:
+        with torch.inference_mode():
+            got = torch.export.load(result.path).module()(torch.as_tensor(images)).numpy()
+    assert result.max_abs_diff <= 1e-4 and result.checked_on == "test split"
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    recipe = json.loads((tmp_path / "preprocessing.json").read_text())
+    scheme = json.loads((whitened_run / "data.json").read_text())["normalization"]["scheme"]
+    assert recipe["normalize"]["scheme"] == scheme and recipe["normalize"]["file"] == "normalization.npz"
+    assert (tmp_path / "normalization.npz").read_bytes() == (whitened_run / "normalization.npz").read_bytes()

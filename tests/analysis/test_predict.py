@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab.analysis.predict import Predictor, resize_center
+from cnnlab.analysis.predict import Predictor
+from cnnlab.data.images import resize_center
 from cnnlab.cli.main import main
 from cnnlab.engine.fit import fit
 from cnnlab.engine.progress import Progress
@@ -73,7 +74,7 @@ def test_image_modes_are_converted(lenet_run, tmp_path):
     exif[0x0112] = 6
     Image.fromarray(np.zeros((32, 64, 3), np.uint8)).convert("CMYK").save(tmp_path / "rotated.jpg", exif=exif)
     assert predictor.pixels(tmp_path / "rotated.jpg").shape == (1, 32, 32)
-    from cnnlab.analysis.predict import as_pixels
+    from cnnlab.data.images import as_pixels
 
     assert as_pixels(str(tmp_path / "rotated.jpg"), 1).shape == (64, 32, 1)
 

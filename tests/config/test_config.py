@@ -28,7 +28,7 @@ def test_overrides_are_parsed_as_yaml():
     (["optim.lrr=0.1"], "unknown key 'optim.lrr' in override 'optim.lrr=0.1'; did you mean 'optim.lr'?"),
     (["optim.lr=fast"], "'optim.lr' must be a number, got 'fast'"),
     (["train.epochs=2.5"], "'train.epochs' must be an integer, got 2.5"),
-    (["data.normalize=yes please"], "'data.normalize' must be true or false"),
+    (["data.normalize=yes please"], "'data.normalize' must be one of none, channel, pixel, zca, imagenet, fixed, true, false, got 'yes please'"),
     (["optim.lr.x=1"], "'optim.lr' in override 'optim.lr.x=1' is a value, not a section"),
     (["epochs=3"], "unknown key 'epochs'"),
     (["lr"], "bad override 'lr': write key=value"),

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from cnnlab.config import config_from_dict, dump_yaml, load_recipe
-from cnnlab.config.schema import LossName, OptimizerName, ScheduleName, TrainConfig
+from cnnlab.config.schema import LossName, NormalizeName, OptimizerName, ScheduleName, TrainConfig
 from cnnlab.errors import CnnlabError
 
 
@@ -35,6 +35,12 @@ def test_name_literals_equal_the_engine_registries():
     assert literal(ScheduleName) == set(SCHEDULES.names())
     assert literal(LossName) == set(LOSSES.names())
     assert literal(hints["precision"]) == set(PRECISIONS)
+
+
+def test_normalize_names_equal_the_data_schemes():
+    from cnnlab.data.normalize import SCHEMES
+
+    assert typing.get_args(NormalizeName) == SCHEMES  # the same names, in the same order
 
 
 def test_every_monitor_the_schema_allows_is_one_the_engine_tracks():
@@ -74,7 +80,8 @@ def test_channels_last_takes_yaml_booleans_and_auto():
 
 @pytest.mark.parametrize("word, message", [
     ("train.channels_last='true'", "must be one of auto, true, false, got 'true'; write true without quotes"),
-    ("data.normalize='False'", "must be true or false, got 'False'; write false without quotes"),
+    ("data.normalize='False'", "must be one of none, channel, pixel, zca, imagenet, fixed, true, false, got 'False'; "
+                               "write false without quotes"),
 ])
 def test_a_quoted_boolean_says_to_drop_the_quotes(word, message):
     assert refused(word).endswith(message)

@@ -136,7 +136,7 @@ def test_train_and_test_of_different_shapes_fail_at_load(tmp_path):
     with pytest.raises(CnnlabError) as err:
         load_dataset("fashion_mnist", root=tmp_path)
     assert str(err.value) == (f"dataset 'fashion_mnist' ({tmp_path / 'fashion-mnist'}): train images are 1x28x28 "
-                              "but test images are 1x32x32; both parts must have one shape (C x H x W)")
+                              "but test images are 1x32x32; every part must have one shape (C x H x W)")
 
 
 def parts(**change):

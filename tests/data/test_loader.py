@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import torch
 
+from cnnlab.config import load_recipe
 from cnnlab.data.augment import build_augmentations
 from cnnlab.data.loader import DeviceLoader
-from cnnlab.data.normalize import fit_channel_stats
+from cnnlab.data.normalize import SCHEMES, fit_channel_stats, fit_normalization
 
 
 def _data(n=250):
@@ -59,3 +61,29 @@ def test_a_lone_last_training_image_is_dropped():
     evaluation = DeviceLoader(images, labels, batch_size=64, stats=stats)
     assert len(train) == 2 and sum(len(y) for _, y in train) == 128
     assert len(evaluation) == 3 and sum(len(y) for _, y in evaluation) == 129
+
+
+SCHEME_WORDS = {"fixed": ["data.normalize_mean=[0.4, 0.5, 0.6]", "data.normalize_std=[0.2, 0.25, 0.3]"]}
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_the_loader_feeds_what_normalize_gives_for_every_scheme(scheme, channels_last):
+    images, labels = _data()
+    data = load_recipe(None, [f"data.normalize={scheme}", *SCHEME_WORDS.get(scheme, [])]).data
+    stats = fit_normalization(data, images)
+    loader = DeviceLoader(images, labels, batch_size=64, stats=stats, channels_last=channels_last)
+    batches = [x for x, _ in loader]
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert all(x.is_contiguous(memory_format=layout) and x.dtype == torch.float32 for x in batches)
+    np.testing.assert_allclose(torch.cat(batches).numpy(), stats.normalize(torch.from_numpy(images)).numpy(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_the_channel_scheme_keeps_the_fused_subtract_and_multiply():
+    images, labels = _data()
+    stats = fit_channel_stats(images)
+    x = torch.cat([x for x, _ in DeviceLoader(images, labels, batch_size=64, stats=stats)])
+    shift = 255.0 * torch.tensor(stats.mean).view(1, 3, 1, 1)  # the loader's operations before the schemes
+    scale = 1.0 / (255.0 * torch.tensor(stats.std).view(1, 3, 1, 1))
+    assert torch.equal(x, torch.from_numpy(images).float().sub_(shift).mul_(scale))

@@ -27,7 +27,7 @@ from cnnlab.analysis.predict import probabilities, run_precision
 from cnnlab.analysis.quantize import load_quantized
 from cnnlab.analysis.timing import inference_timing
 from cnnlab.data.loader import DeviceLoader
-from cnnlab.engine.loop import eval_logits
+from cnnlab.engine.loop import check_tta, eval_logits
 from cnnlab.engine.losses import Loss, build_loss
 from cnnlab.engine.precision import Precision
 from cnnlab.errors import CnnlabError
@@ -144,6 +144,7 @@ def evaluate_run(run_path: str | Path, *, split: str = "test", checkpoint: str =
         precision = run_precision(run, config)
     epoch = run.checkpoints.resolve(checkpoint)
     splits, stats = restore_splits(run.path)
+    check_tta(tta, stats)
     images, labels = (splits.test_images, splits.test_labels) if split == "test" else \
         (splits.val_images, splits.val_labels)
     model = model.to(precision.device, memory_format=torch.channels_last if precision.channels_last

@@ -42,11 +42,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnlab.analysis.predict import as_pixels, probabilities, resize_center
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.analysis.predict import probabilities
+from cnnlab.data.images import as_pixels, resize_pixels
+from cnnlab.data.normalize import Normalization
 from cnnlab.errors import CnnlabError, did_you_mean
 from cnnlab.run import RunDir
-from cnnlab.run.restore import restore_model, restore_splits
+from cnnlab.run.restore import restore_model, restore_normalization, restore_splits
 
 DEFAULT_IMAGES = 8
 MAX_IMAGES = 16  # a row each in explain-gradcam.png; more makes a figure too tall to read
@@ -231,7 +232,7 @@ def filter_grid(weights: np.ndarray, *, columns: int | None = None, padding: int
     return grid
 
 
-def explain_batch(model: nn.Module, pixels: np.ndarray, stats: ChannelStats, *, num_outputs: int,
+def explain_batch(model: nn.Module, pixels: np.ndarray, stats: Normalization, *, num_outputs: int,
                   labels: np.ndarray | None = None, layer: str | None = None) -> Maps:
     """Grad-CAM and saliency of uint8 images (N, C, H, W) against their predicted and (given ``labels``
     (N,)) true classes, the first conv's filters and the first image's stages. The model is moved to
@@ -296,7 +297,7 @@ class Inputs(NamedTuple):
     pixels: np.ndarray  # uint8 (N, C, H, W)
     labels: np.ndarray | None  # (N,); None for image files
     sources: list[str]
-    stats: ChannelStats
+    stats: Normalization
 
 
 def load_inputs(run: RunDir, images: list[str | Path] | None, count: int, checkpoint: str) -> Inputs:
@@ -306,8 +307,9 @@ def load_inputs(run: RunDir, images: list[str | Path] | None, count: int, checkp
     C, H, W = data.image_shape
     model = restore_model(run.path, checkpoint)  # a run without that checkpoint is refused here
     if images:
-        pixels = np.stack([resize_center(as_pixels(p, C), (H, W)).transpose(2, 0, 1) for p in images])
-        return Inputs(model, pixels, None, [str(p) for p in images], ChannelStats.from_dict(data.normalization))
+        mode = run.config().data.resize
+        pixels = np.stack([resize_pixels(as_pixels(p, C), (H, W), mode).transpose(2, 0, 1) for p in images])
+        return Inputs(model, pixels, None, [str(p) for p in images], restore_normalization(run.path))
     splits, stats = restore_splits(run.path)
     n = min(count, len(splits.test_labels))
     return Inputs(model, splits.test_images[:n], splits.test_labels[:n], [f"test[{i}]" for i in range(n)], stats)

@@ -2,7 +2,7 @@
 
 The exported graph takes what an image decodes to, uint8 pixels (N, C, H, W) at the run's input
 size, and does the run's preprocessing inside (``Preprocessed``: x / 255, then the recorded
-per-channel normalization), so a caller in any language only resizes and feeds pixels;
+normalization, whatever its scheme: per channel, per pixel, ZCA), so a caller in any language only resizes and feeds pixels;
 ``fold_preprocessing=False`` exports the bare model instead (float32, already normalized). Either
 way ``preprocessing.json`` beside the file spells out the whole recipe. The batch is dynamic.
 
@@ -17,6 +17,7 @@ translation, the ``nn_module_stack`` of the graph node that has no ONNX function
 RUN_DIR/export/
   model.onnx, model.pt2  the exported files (exporting one format leaves the other's)
   preprocessing.json     how to prepare images and read the outputs, for any language
+  normalization.npz      the pixel and zca schemes' arrays that preprocessing.json names (numpy.load)
   export.json            per model file: format, bytes, sha256, images checked, max |difference|, opset, versions
 """
 
@@ -41,10 +42,11 @@ import torch
 from torch import nn
 
 from cnnlab.atomic import atomic_write_bytes, atomic_write_json
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.normalize import Normalization
 from cnnlab.errors import CnnlabError, first_line, unknown_name
 from cnnlab.run import DataRecord, RunDir
-from cnnlab.run.restore import restore_model, restore_splits
+from cnnlab.run.normalization import NORMALIZATION_FILE, stored_normalization
+from cnnlab.run.restore import restore_model, restore_normalization, restore_splits
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}
 TOLERANCE = 1e-4  # issue 10: onnxruntime must agree with PyTorch within 1e-4
@@ -62,17 +64,14 @@ RESIZE_RULE = ("the shorter side to the input's (bilinear, antialiased), then th
 class Preprocessed(nn.Module):
     """``model`` behind the run's preprocessing: uint8 images (N, C, H, W) -> its logits (N, K)."""
 
-    def __init__(self, model: nn.Module, stats: ChannelStats) -> None:
+    def __init__(self, model: nn.Module, stats: Normalization) -> None:
         super().__init__()
         self.model = model
-        C = len(stats.mean)
-        # Buffers, not Python floats: they travel with state_dict and become graph constants.
-        self.register_buffer("mean", torch.tensor(stats.mean, dtype=torch.float32).view(1, C, 1, 1))
-        self.register_buffer("std", torch.tensor(stats.std, dtype=torch.float32).view(1, C, 1, 1))
+        # the module Normalization.normalize runs: its operands are buffers, so graph constants
+        self.normalize = stats.module()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 255  # (N, C, H, W) in [0, 1]
-        return self.model((x - self.mean) / self.std)  # ChannelStats.normalize's operations, in its order
+        return self.model(self.normalize(images))  # uint8 (N, C, H, W) -> float32 (N, C, H, W) -> (N, K)
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def export_run(run_path: str | Path, *, fmt: str = "onnx", checkpoint: str = "be
     run = RunDir.open(run_path)
     data = run.data_record()
     target = model_path(run, fmt, output)
-    stats = ChannelStats.from_dict(data.normalization)
+    stats = restore_normalization(run.path)
     model = restore_model(run.path, checkpoint).float().cpu().eval()
     epoch = run.checkpoints.resolve(checkpoint)
     images, checked_on = check_images(run.path, data)
@@ -328,10 +327,10 @@ def load_pt2(blob: bytes) -> Callable[[np.ndarray], np.ndarray]:
 
 
 @torch.inference_mode()
-def max_difference(exported: Callable[[np.ndarray], np.ndarray], model: nn.Module, stats: ChannelStats,
+def max_difference(exported: Callable[[np.ndarray], np.ndarray], model: nn.Module, stats: Normalization,
                    batches: list[np.ndarray], model_input: Callable[[np.ndarray], np.ndarray]) -> float:
     """The largest |exported - eager| over the uint8 ``batches`` (n, C, H, W); eager is the bare fp32
-    model on ``ChannelStats.normalize``d images, as training and ``cnnlab predict`` run it."""
+    model on ``Normalization.normalize``d images, as training and ``cnnlab predict`` run it."""
     diffs = []
     for pixels in batches:
         expected = model(stats.normalize(torch.as_tensor(pixels))).numpy()  # (n, K)
@@ -346,10 +345,13 @@ def max_difference(exported: Callable[[np.ndarray], np.ndarray], model: nn.Modul
 # --- the files --------------------------------------------------------------------------------------
 
 
-def write_export(run: RunDir, data: DataRecord, stats: ChannelStats, result: ExportResult, blob: bytes) -> None:
-    """The model file, then preprocessing.json beside it, then export.json last: an entry there
-    means that file and its preprocessing.json are whole. Entries of other model files are kept."""
+def write_export(run: RunDir, data: DataRecord, stats: Normalization, result: ExportResult, blob: bytes) -> None:
+    """The model file (and the normalization's arrays file, for pixel and zca), then preprocessing.json
+    beside it, then export.json last: an entry there means that file and its preprocessing.json are
+    whole. Entries of other model files are kept."""
     atomic_write_bytes(result.path, blob)
+    for name, arrays in stored_normalization(stats).files.items():
+        atomic_write_bytes(result.preprocessing_path.parent / name, arrays)
     here = str(run.path.resolve())
     previous = read_json(result.preprocessing_path)
     models = previous.get("models") if previous.get("run") == here else None  # another run's: replaced
@@ -372,7 +374,7 @@ def read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def preprocessing(data: DataRecord, stats: ChannelStats, result: ExportResult) -> dict:
+def preprocessing(data: DataRecord, stats: Normalization, result: ExportResult) -> dict:
     """The run's preprocessing and output rule as data, so any language can feed the model."""
     C, H, W = data.image_shape
     classes = list(data.classes)
@@ -385,12 +387,20 @@ def preprocessing(data: DataRecord, stats: ChannelStats, result: ExportResult) -
         "image": {"channels": C, "color": "grayscale (Pillow 'L', ITU-R 601-2 luma)" if C == 1 else "RGB",
                   "height": H, "width": W, "dtype": "uint8", "layout": "NCHW (batch, channel, row, column)"},
         "resize": RESIZE_RULE,
-        "normalize": {"rule": "x = pixels / 255, then (x - mean[c]) / std[c] for each channel c",
-                      "mean": list(stats.mean), "std": list(stats.std)},
+        "normalize": normalize_entry(stats),
         "classes": classes,
         "output": {"name": OUTPUT, "shape": ["N", result.outputs], "meaning": "logits, one row per image",
                    "probabilities": probabilities},
     }
+
+
+def normalize_entry(stats: Normalization) -> dict:
+    """preprocessing.json's "normalize": the scheme's rule and values; pixel and zca name the arrays
+    file written beside it (numpy.load reads it; each member is an .npy file)."""
+    entry = stats.rule()
+    if "arrays" in entry:
+        entry["file"] = NORMALIZATION_FILE
+    return entry
 
 
 def model_entry(result: ExportResult) -> dict:

@@ -101,9 +101,9 @@ def _convert(value: Any, tp, key: str, where: str) -> Any:
     if origin is typing.Annotated:
         return _constrained(value, tp, key, where)
     if origin is typing.Literal:
-        if isinstance(value, str) and value in args:
+        if any(value == a and type(value) is type(a) for a in args):  # 1 is not True, '1' is not 1
             return value
-        raise CnnlabError(f"{where}: {unknown_name(key, str(value), args)}")
+        raise CnnlabError(f"{where}: {unknown_name(key, str(value), [str(a) for a in args])}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise CnnlabError(f"{where}: '{key}' must be a mapping of keys, got {value!r}")

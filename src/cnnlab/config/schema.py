@@ -67,6 +67,8 @@ Positive = Annotated[float, Range(gt=0)]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 ScheduleName = Literal["constant", "step", "exponential", "cosine", "onecycle"]
 LossName = Literal["cross_entropy", "bce", "hinge"]
+# cnnlab.data.normalize.SCHEMES holds these; tests/config/test_schema.py checks they agree
+NormalizeName = Literal["none", "channel", "pixel", "zca", "imagenet", "fixed"]
 
 Device = Annotated[str, Matches(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")]
 
@@ -83,7 +85,19 @@ class DataConfig:
     split_seed: Seed = 0  # seeds the stratified train/val split, separately from the run seed; fixed, so repeatable
     classes: list[int] | None = None  # keep only these labels, renumbered 0..K-1 in this order; None keeps all
     train_limit: Count | None = None  # stratified subsample of the train split (few-shot, fine-tuning); None: all
-    normalize: bool = True  # per-channel standardization fit on the train split only; zero-mean inputs train faster
+    # none | channel (per-channel standardization) | pixel (mean and std image, practical work Q19-20) |
+    # zca (whitening, Q21) | imagenet | fixed (normalize_mean / normalize_std); fit on the train split only.
+    # Per-channel by default: zero-mean inputs train faster. true/false mean channel/none.
+    normalize: NormalizeName | bool = "channel"
+    zca_epsilon: Positive = 0.1  # zca: added to the eigenvalues; small values amplify pixel noise
+    normalize_mean: list[Fraction] | None = None  # fixed: per-channel mean in [0, 1] pixel units
+    normalize_std: list[Positive] | None = None  # fixed: per-channel std in [0, 1] pixel units
+    # resize every image (any dataset) to [H, W]; None keeps the dataset's size. imagefolder needs it
+    # when its images differ in size
+    image_size: tuple[Count, Count] | None = None
+    resize: Literal["resize", "stretch"] = "resize"  # resize: shorter side, then centre crop; stretch: both sides
+    channels: Literal[1, 3] | None = None  # 1 grayscale or 3 RGB (ITU-R 601-2 luma); None keeps the dataset's
+    skip_bad_files: bool = False  # imagefolder: skip unreadable images (counted in data.json) instead of stopping
     # [{name: random_crop, padding: 4}, ...]; none by default, as what helps depends on the data
     augment: list[dict[str, Any]] = field(default_factory=list)
     batch_size: Count = 128  # practical work 1cd's baseline

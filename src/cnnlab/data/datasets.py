@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,10 @@ class ImageDataset:
     test_labels: np.ndarray  # (M,) int64
     classes: tuple[str, ...]
     source: str  # what was read: a folder or file, or "generated", "scikit-learn"; for the run record
+    # a validation part of its own (an image folder's val/); None: val is held out of train
+    val_images: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # facts for data.json (files skipped, the cache used)
 
     def __post_init__(self) -> None:
         check_parts(self)
@@ -62,7 +66,10 @@ def check_parts(data: ImageDataset) -> None:
     what = f"dataset '{data.name}' ({data.source})"
     if not data.classes:
         raise CnnlabError(f"{what} has no classes")
-    for part in ("train", "test"):
+    parts = ("train", "test") if data.val_images is None else ("train", "val", "test")
+    if (data.val_images is None) != (data.val_labels is None):
+        raise CnnlabError(f"{what}: a val part needs both images and labels")
+    for part in parts:
         images, labels = getattr(data, f"{part}_images"), getattr(data, f"{part}_labels")
         if images.dtype != np.uint8 or images.ndim != 4:
             raise CnnlabError(f"{what}: {part} images must be uint8 of shape (N, C, H, W), "
@@ -76,9 +83,11 @@ def check_parts(data: ImageDataset) -> None:
         if labels.size and (labels.min() < 0 or labels.max() >= K):
             raise CnnlabError(f"{what}: {part} labels must lie in 0..{K - 1} (one per class), "
                               f"found {labels.min()}..{labels.max()}")
-    if data.train_images.shape[1:] != data.test_images.shape[1:]:
-        raise CnnlabError(f"{what}: train images are {_shape(data.train_images)} but test images are "
-                          f"{_shape(data.test_images)}; both parts must have one shape (C x H x W)")
+    for part in parts[1:]:
+        images = getattr(data, f"{part}_images")
+        if data.train_images.shape[1:] != images.shape[1:]:
+            raise CnnlabError(f"{what}: train images are {_shape(data.train_images)} but {part} images are "
+                              f"{_shape(images)}; every part must have one shape (C x H x W)")
 
 
 DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")

@@ -13,14 +13,15 @@ import numpy as np
 import torch
 
 from cnnlab.data.augment import Augmentation
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.normalize_base import Normalization
 
 
 class DeviceLoader:
     """Iterate (images, labels) batches from uint8 images held on ``device``.
 
     images: (N, C, H, W) uint8, labels: (N,) int64. Yields float32 (B, C, H, W), normalized
-    with ``stats``, augmented by ``augment`` when given, and labels (B,).
+    with ``stats`` (any scheme of ``cnnlab.data.normalize``), augmented by ``augment`` when given,
+    and labels (B,).
     """
 
     def __init__(
@@ -29,7 +30,7 @@ class DeviceLoader:
         labels: np.ndarray | torch.Tensor,
         *,
         batch_size: int,
-        stats: ChannelStats,
+        stats: Normalization,
         device: torch.device | str = "cpu",
         augment: Sequence[Augmentation] = (),
         shuffle: bool = False,
@@ -46,10 +47,9 @@ class DeviceLoader:
         if (shuffle or self.augment) and generator is None:
             raise ValueError("a shuffling or augmenting DeviceLoader needs a seeded generator")
         self.channels_last = channels_last
-        C = self.images.shape[1]
         # (x / 255 - mean) / std == (x - 255 mean) * (1 / (255 std)): one subtract, one multiply
-        self.shift = 255.0 * torch.tensor(stats.mean, device=self.device).view(1, C, 1, 1)
-        self.scale = 1.0 / (255.0 * torch.tensor(stats.std, device=self.device).view(1, C, 1, 1))
+        # (per channel or per pixel); ZCA then one matmul
+        self.normalize = stats.on_device(self.device)
 
     def __len__(self) -> int:
         n, b = len(self.labels), self.batch_size
@@ -80,4 +80,4 @@ class DeviceLoader:
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         x = torch.empty(batch.shape, dtype=torch.float32, device=self.device, memory_format=layout)
         x.copy_(batch)  # conversion and layout change in one pass
-        return x.sub_(self.shift).mul_(self.scale)
+        return self.normalize(x).contiguous(memory_format=layout)  # in place; ZCA's matmul gives NCHW back

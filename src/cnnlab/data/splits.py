@@ -5,7 +5,8 @@ The test part is never touched here: it is evaluated once, at the end of a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class Splits:
     classes: tuple[str, ...]
     val_indices: np.ndarray  # positions in the (class-filtered) official train part, for the run record
     source: str | None = None  # the folder or file the dataset was read from, for the run record
+    notes: dict[str, Any] = field(default_factory=dict)  # the dataset's facts for data.json (files skipped, cache)
 
     @property
     def num_classes(self) -> int:
@@ -58,6 +60,17 @@ def select_classes(images: np.ndarray, labels: np.ndarray, keep: list[int]) -> t
     return images[mask], lookup[labels[mask]]
 
 
+def limit_train(train_idx: np.ndarray, train_y: np.ndarray, train_limit: int | None, seed: int) -> np.ndarray:
+    """``train_idx`` cut to a stratified ``train_limit`` of its images (seed + 1); all of them for None."""
+    if train_limit is None:
+        return train_idx
+    if not 0 < train_limit <= len(train_idx):
+        raise CnnlabError(f"data.train_limit must be in 1..{len(train_idx)}, got {train_limit}")
+    if train_limit == len(train_idx):
+        return train_idx
+    return train_idx[stratified_holdout(train_y[train_idx], train_limit, seed + 1)]
+
+
 def make_splits(
     dataset: ImageDataset,
     *,
@@ -77,17 +90,21 @@ def make_splits(
         train_x, train_y = select_classes(train_x, train_y, classes)
         test_x, test_y = select_classes(test_x, test_y, classes)
         names = tuple(dataset.classes[c] for c in classes)
+    if dataset.val_images is not None:  # its own val part (an image folder's val/): data.val_size is not used
+        val_x, val_y = dataset.val_images, dataset.val_labels
+        if classes:
+            val_x, val_y = select_classes(val_x, val_y, classes)
+        if len(val_y) == 0:
+            raise CnnlabError(f"the val part of {dataset.source} holds no image of the chosen classes")
+        train_idx = limit_train(np.arange(len(train_y)), train_y, train_limit, seed)
+        return Splits(train_x[train_idx], train_y[train_idx], val_x, val_y, test_x, test_y, names,
+                      np.zeros(0, dtype=np.int64), dataset.source, dataset.notes)
     val_idx = stratified_holdout(train_y, val_size, seed)
     if val_idx.size == 0:  # the best checkpoint and early stopping are chosen on val: it cannot be empty
         raise CnnlabError(f"data.val_size {val_size} holds out no image of {len(train_y)}; hold out at least one "
                           "(a count such as 500, or a fraction such as 0.1)")
     keep = np.ones(len(train_y), dtype=bool)
     keep[val_idx] = False
-    train_idx = np.flatnonzero(keep)
-    if train_limit is not None:
-        if not 0 < train_limit <= len(train_idx):
-            raise CnnlabError(f"data.train_limit must be in 1..{len(train_idx)}, got {train_limit}")
-        sub = stratified_holdout(train_y[train_idx], train_limit, seed + 1) if train_limit < len(train_idx) else None
-        train_idx = train_idx if sub is None else train_idx[sub]
+    train_idx = limit_train(np.flatnonzero(keep), train_y, train_limit, seed)
     return Splits(train_x[train_idx], train_y[train_idx], train_x[val_idx], train_y[val_idx],
-                  test_x, test_y, names, val_idx, dataset.source)
+                  test_x, test_y, names, val_idx, dataset.source, dataset.notes)

@@ -33,6 +33,7 @@ from cnnlab.engine.summary import build_summary, metric_row, train_wall_seconds
 from cnnlab.engine.trackers import Trackers, connect, flat_params, record_files
 from cnnlab.models import count_parameters
 from cnnlab.run import Confusion, Divergence, MetricsRow, RunDir, Summary, TestResult
+from cnnlab.run.normalization import stored_normalization
 from cnnlab.run.record import Status
 
 EpochCallback = Callable[[MetricsRow], None]
@@ -175,8 +176,9 @@ def fit(config: RunConfig, *, callbacks: Sequence[EpochCallback] = (), progress:
         run, rows = None, []
         if world.is_main:  # under torchrun rank 0 alone writes the run directory
             run = RunDir.create(config.output_dir, config.name)
-            run.write_record(data_record(session), dump_yaml(config), repr(session.model) + "\n",
-                             settings=session.choice.to_dict())
+            stored = stored_normalization(session.stats)  # data.json's entry; pixel and zca: their arrays file
+            run.write_record(data_record(session, stored.record), dump_yaml(config), repr(session.model) + "\n",
+                             settings=session.choice.to_dict(), files=stored.files)
         run = RunDir(broadcast(str(run.path) if run else None, world))
     log_start(session, run, progress, len(rows) + 1)
     trackers.start(run.path, flat_params(config_to_dict(config)), rows)

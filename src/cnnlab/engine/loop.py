@@ -14,12 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnlab.data.normalize import Normalization
 from cnnlab.engine.ema import Ema
 from cnnlab.engine.finetune import set_train_mode
 from cnnlab.engine.losses import Loss
 from cnnlab.engine.metrics import AverageMeter, confusion_update, topk_correct
 from cnnlab.engine.optim import l1_penalty
 from cnnlab.engine.precision import Precision
+from cnnlab.errors import CnnlabError
 
 
 @dataclass
@@ -163,6 +165,15 @@ def train_one_epoch(
     if precision.device.type == "cuda":
         torch.cuda.synchronize(precision.device)
     return tally.result(time.perf_counter() - start, first_loss)
+
+
+def check_tta(tta: str, normalization: Normalization) -> None:
+    """``tta="flip"`` mirrors normalized images: the same as normalizing mirrored pixels only when the
+    normalization is per channel (a mean image or a whitening matrix is not mirror-symmetric)."""
+    if tta == "flip" and normalization.image_shape is not None:
+        raise CnnlabError(f"tta flip mirrors normalized images, which equals mirroring the pixels only for per-channel "
+                          f"normalization, and this data.normalize is {normalization.scheme}: use tta none, or a "
+                          "per-channel scheme (channel, imagenet, fixed, none)")
 
 
 def eval_logits(model: nn.Module, x: torch.Tensor, precision: Precision, tta: str = "none") -> torch.Tensor:

@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.config.schema import FinetuneConfig
 from cnnlab.engine.finetune import finetune_model
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.normalize import Normalization
 from cnnlab.models import FitsToData, build_model
 
 DATA_FIT_IMAGES = 10_000  # a whitening layer's patch covariance settles long before the whole split
@@ -40,7 +40,7 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def fit_model_to_data(model: nn.Module, images, stats: ChannelStats, device: torch.device) -> None:
+def fit_model_to_data(model: nn.Module, images, stats: Normalization, device: torch.device) -> None:
     """Let a model with a data-dependent layer (a frozen whitening conv) fit it to training images.
 
     images: the training split, (N, C, H, W) uint8; at most ``DATA_FIT_IMAGES`` of them, evenly

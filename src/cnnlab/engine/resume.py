@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnlab.data.normalize import upgraded_record
 from cnnlab.engine.budget import Plan
 from cnnlab.engine.distributed import gather
 from cnnlab.engine.schedule import retarget
@@ -17,11 +18,13 @@ from cnnlab.engine.seed import capture_rng_state, restore_rng_state
 from cnnlab.engine.session import Session
 from cnnlab.errors import CnnlabError
 from cnnlab.run import DataRecord, MetricsRow, RunDir
+from cnnlab.run.normalization import stored_normalization
 from cnnlab.run.record import FINAL_STATUSES
 
 
-def data_record(session: Session) -> DataRecord:
-    """The data.json of a run: enough to rebuild its split and normalization."""
+def data_record(session: Session, normalization: dict[str, Any]) -> DataRecord:
+    """The data.json of a run: enough to rebuild its split; ``normalization`` is the entry
+    ``cnnlab.run.normalization.stored_normalization`` gives for the session's."""
     config, splits = session.config, session.splits
     return DataRecord(
         dataset=config.data.name, source=splits.source, options=config.data.options,
@@ -30,7 +33,8 @@ def data_record(session: Session) -> DataRecord:
         sizes={"train": int(splits.train_labels.size), "val": int(splits.val_labels.size),
                "test": int(splits.test_labels.size)},
         split_seed=config.data.split_seed, val_indices=splits.val_indices.tolist(),
-        normalization=session.stats.to_dict(), num_outputs=session.loss_fn.num_outputs)
+        normalization=normalization, num_outputs=session.loss_fn.num_outputs,
+        notes=splits.notes)
 
 
 def trainer_state(session: Session) -> dict[str, Any]:
@@ -98,8 +102,8 @@ def resume_run(session: Session, path: str) -> tuple[RunDir, list[MetricsRow]]:
     if epoch is None and (run.checkpoints.folder / "last_state.pt").is_file():
         raise CnnlabError(f"run {run.path} was written by an older cnnlab (last_state.pt); it can be "
                           "reported and evaluated, not resumed")
-    recorded, rebuilt = run.data_record(), data_record(session)
-    if (recorded.val_indices, recorded.normalization, recorded.image_shape) != \
+    recorded, rebuilt = run.data_record(), data_record(session, stored_normalization(session.stats).record)
+    if (recorded.val_indices, upgraded_record(recorded.normalization), recorded.image_shape) != \
             (rebuilt.val_indices, rebuilt.normalization, rebuilt.image_shape):
         raise CnnlabError(f"the {recorded.dataset} data differs from what run {run.path} started with "
                           f"(source: {recorded.source or 'unrecorded'}); it cannot be resumed exactly")

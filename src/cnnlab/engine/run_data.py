@@ -7,13 +7,13 @@ import torch
 from cnnlab.config.schema import DataConfig
 from cnnlab.data.augment import build_augmentations
 from cnnlab.data.loader import DeviceLoader
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.normalize import Normalization
 from cnnlab.data.splits import Splits
 from cnnlab.engine.distributed import World, rank_batch, shard
 from cnnlab.engine.precision import Precision
 
 
-def make_loaders(splits: Splits, stats: ChannelStats, data: DataConfig, precision: Precision,
+def make_loaders(splits: Splits, stats: Normalization, data: DataConfig, precision: Precision,
                  generator: torch.Generator, world: World = World()) -> dict[str, DeviceLoader]:
     """Train (shuffled, augmented), val and test loaders on the run's device; under torchrun the
     train loader holds this rank's shard and its share of the batch."""

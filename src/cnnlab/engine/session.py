@@ -9,12 +9,12 @@ import torch
 
 from cnnlab.config import RunConfig
 from cnnlab.data.loader import DeviceLoader
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.normalize import Normalization
 from cnnlab.data.prepare import prepare_splits
 from cnnlab.data.splits import Splits
 from cnnlab.engine.autotune import Choice, TuneCache, choose, training_step, workload_key
 from cnnlab.engine.losses import Loss, build_loss
-from cnnlab.engine.loop import FiniteCheck
+from cnnlab.engine.loop import FiniteCheck, check_tta
 from cnnlab.engine.model_setup import create_model, fit_model_to_data, parameter_groups
 from cnnlab.engine.monitor import Monitor
 from cnnlab.engine.optim import build_optimizer
@@ -39,7 +39,7 @@ class Session:
     config: RunConfig
     choice: Choice  # the precision, layout and compilation, and how they were chosen
     splits: Splits
-    stats: ChannelStats
+    stats: Normalization  # data.normalize, fit on the train split (any scheme: channel, pixel, zca, ...)
     loss_fn: Loss
     model: torch.nn.Module  # the weights that are saved
     runner: torch.nn.Module  # what runs them: the model, or torch.compile of it
@@ -89,7 +89,7 @@ def make_optimizer_factory(config: RunConfig):
                              nesterov=o.nesterov, betas=o.betas, alpha=o.alpha, eps=o.eps)
 
 
-def choose_settings(config: RunConfig, model: torch.nn.Module, splits: Splits, stats: ChannelStats,
+def choose_settings(config: RunConfig, model: torch.nn.Module, splits: Splits, stats: Normalization,
                     loss_fn: Loss, *, recorded: dict | None, measure_single: bool,
                     cache: TuneCache | None, batch: int) -> Choice:
     """The run's precision, layout and compilation: those ``recorded`` in a resumed run's
@@ -140,6 +140,7 @@ def setup(config: RunConfig, *, recorded_settings: dict | None = None, cache: Tu
     rank_batch(config.data.batch_size, world)  # the global batch must divide among the ranks
     start(world, device)
     splits, stats = prepare_splits(config.data)
+    check_tta(t.tta, stats)
     loss_fn = build_loss(config.loss.name, splits.num_classes,
                          label_smoothing=config.loss.label_smoothing, margin=config.loss.margin)
     C, H, W = splits.train_images.shape[1:]

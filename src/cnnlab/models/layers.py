@@ -59,6 +59,7 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 # What PyTorch says when a map is smaller than a kernel or a pooling window.
 _TOO_SMALL = ("Kernel size can't be greater", "Output size is too small", "output size is too small")
+LARGER = "give it larger images (a recipe's data.image_size, such as [64, 64], resizes any dataset)"
 
 
 def forward_error(err: RuntimeError, layer: str | None, shape: tuple[int, int, int]) -> CnnlabError:
@@ -66,7 +67,8 @@ def forward_error(err: RuntimeError, layer: str | None, shape: tuple[int, int, i
     C, H, W = shape
     where = f"layer '{layer}'" if layer else "the first layer"
     if any(text in str(err) for text in _TOO_SMALL):
-        return CnnlabError(f"input {C}x{H}x{W} is too small for this net: the output of {where} would be empty")
+        return CnnlabError(f"input {C}x{H}x{W} is too small for this net: the output of {where} would be empty; "
+                           f"{LARGER}")
     reason = first_line(err)
     return CnnlabError(f"input {C}x{H}x{W} does not fit this net: {where} fails ({reason})")
 
@@ -99,6 +101,6 @@ def feature_shape(
             hook.remove()
     if out.dim() != 4 or 0 in out.shape:
         raise CnnlabError(
-            f"input {in_chans}x{H}x{W} is too small for this net: its feature map is {tuple(out.shape[1:])}"
+            f"input {in_chans}x{H}x{W} is too small for this net: its feature map is {tuple(out.shape[1:])}; {LARGER}"
         )
     return tuple(out.shape[1:])  # type: ignore[return-value]

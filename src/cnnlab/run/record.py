@@ -42,11 +42,15 @@ class DataRecord:
     sizes: dict[str, int]  # images in train, val, test
     split_seed: int
     val_indices: list[int]  # positions in the official train part held out as val
-    normalization: dict[str, list[float]]  # mean and std per channel, fit on the train split only
+    # the scheme, fit on the train split only, and its small values: {"scheme": "channel", "mean": [...],
+    # "std": [...]}; pixel and zca name the file of their arrays and its sha256 (cnnlab.run.normalization).
+    # Runs before the schemes wrote a bare mean and std, read as channel
+    normalization: dict[str, Any]
     source: str | None = None  # the folder or file actually read ("generated" for synthetic data); schema 1
     options: dict[str, Any] = field(default_factory=dict)  # the dataset loader's keyword arguments
     class_ids: list[int] | None = None  # data.classes: labels kept from the original dataset
     num_outputs: int | None = None  # logits of the model (1 for binary losses); None for scratch runs
+    notes: dict[str, Any] = field(default_factory=dict)  # the dataset's facts: files skipped, the cache read
     schema: int = SCHEMA
 
 

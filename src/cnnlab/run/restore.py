@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from cnnlab.data.normalize import ChannelStats
+from cnnlab.data.normalize import Normalization
 from cnnlab.data.prepare import load_splits
 from cnnlab.data.splits import Splits
 from cnnlab.errors import CnnlabError
 from cnnlab.models import build_model, load_matching_state_dict
+from cnnlab.run.normalization import read_normalization
 from cnnlab.run.rundir import RunDir
 
 
@@ -29,12 +30,19 @@ def restore_model(run_path: str | Path, checkpoint: str | int = "best") -> nn.Mo
     return model.eval()
 
 
-def restore_splits(run_path: str | Path) -> tuple[Splits, ChannelStats]:
-    """The run's train/val/test split (checked against the recorded val indices) and its recorded stats."""
+def restore_normalization(run_path: str | Path) -> Normalization:
+    """The normalization the run trained with, as recorded (never fit again): data.json's entry and,
+    for pixel and zca, its arrays file, checked against the recorded sha256. Every reader uses this."""
+    run = RunDir.open(run_path)
+    return read_normalization(run.path, run.data_record().normalization)
+
+
+def restore_splits(run_path: str | Path) -> tuple[Splits, Normalization]:
+    """The run's train/val/test split (checked against the recorded val indices) and its recorded normalization."""
     run = RunDir.open(run_path)
     config, data = run.config(), run.data_record()
-    splits = load_splits(config.data)  # the recorded stats below, not a second fit
+    splits = load_splits(config.data)  # the recorded normalization below, not a second fit
     if not np.array_equal(splits.val_indices, np.asarray(data.val_indices)):
         raise CnnlabError(f"the {config.data.name} files differ from those of run {run.path}: "
                           "its validation split cannot be rebuilt")
-    return splits, ChannelStats.from_dict(data.normalization)
+    return splits, read_normalization(run.path, data.normalization)

@@ -2,6 +2,7 @@
 
 runs/<name>-<YYYYmmdd-HHMMSS>/
   data.json          DataRecord: dataset, folder read, classes, split (val indices), normalization
+  normalization.npz  the pixel and zca schemes' arrays (mean image, whitening matrix), named in data.json
   model.txt          the model's repr
   settings.json      precision, channels_last, compile: the values, and the timings when measured (auto)
   config.yaml        the resolved recipe; written last of the three, so its presence marks a run
@@ -81,9 +82,11 @@ class RunDir:
     # --- the record written before the first epoch ------------------------------------------
 
     def write_record(self, data: DataRecord, config_yaml: str, model_text: str,
-                     settings: dict[str, Any] | None = None) -> None:
-        """data.json, model.txt and settings.json, then config.yaml: a folder with config.yaml has
-        the whole record."""
+                     settings: dict[str, Any] | None = None, files: dict[str, bytes] | None = None) -> None:
+        """``files`` (name -> bytes: the normalization's arrays), data.json that names them, model.txt and
+        settings.json, then config.yaml: a folder with config.yaml has the whole record."""
+        for name, blob in (files or {}).items():
+            atomic_write_bytes(self.path / name, blob)
         atomic_write_json(self.path / "data.json", to_dict(data))
         atomic_write_text(self.path / "model.txt", model_text)
         if settings is not None:
