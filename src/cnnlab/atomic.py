@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 TMP_SUFFIX = ".tmp"
 
@@ -35,6 +36,25 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         if fd >= 0:
             os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
+
+
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Replace ``path`` with what ``write(file)`` writes, as ``atomic_write_bytes`` does, for content too
+    large to hold twice in memory (``np.save`` of a dataset)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
