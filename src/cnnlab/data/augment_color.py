@@ -26,6 +26,9 @@ class JitterFactors(NamedTuple):
     contrast: torch.Tensor | None  # blends with the mean grey: 0 gives flat grey, 1 the image
     saturation: torch.Tensor | None  # blends with the grey image: 0 gives greys, 1 the image
     hue: torch.Tensor | None  # added to the hue, in turns, in [-0.5, 0.5]
+    # (N, 4): each image's order of the four steps (a permutation of 0..3, torchvision's randperm(4)
+    # per image); None applies them as listed
+    order: torch.Tensor | None = None
 
 
 def _factor_range(value: float | tuple[float, float], hue: bool = False) -> tuple[float, float]:
@@ -42,7 +45,9 @@ def sample_color_jitter(N: int, generator: torch.Generator, brightness: float | 
     """Factors uniform in torchvision's ranges; a step whose option is 0 is off and draws nothing."""
     def draw(value, hue=False):
         return uniform((N,), *_factor_range(value, hue), generator) if value != 0 else None
-    return JitterFactors(draw(brightness), draw(contrast), draw(saturation), draw(hue, hue=True))
+    factors = [draw(brightness), draw(contrast), draw(saturation), draw(hue, hue=True)]
+    order = torch.rand((N, 4), generator=generator, device=generator.device).argsort(dim=1)  # (N, 4) permutations
+    return JitterFactors(*factors, order=order)
 
 
 def _gray(image: torch.Tensor) -> torch.Tensor:
@@ -88,24 +93,40 @@ def _shift_hue(image: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return share.mul_(chroma[:, None]).neg_().add_(high[:, None])
 
 
+def _jitter_step(out: torch.Tensor, step: int, factor: torch.Tensor) -> torch.Tensor:
+    """Step 0..3 (brightness, contrast, saturation, hue) on float (N, C, H, W) in [0, 255], in place
+    where it can be; factor (N,). The result, which hue returns in a new buffer."""
+    C = out.shape[1]
+    if step == 0:
+        return out.mul_(factor[:, None, None, None]).clamp_(0, 255)
+    if step == 1:
+        weights = torch.tensor(GRAY_WEIGHTS if C == 3 else (1.0,), device=out.device)  # (C,)
+        mean = out.mean(dim=(2, 3)) @ weights  # (N,) the grey image's mean, from the channel means
+        return _blend_(out, mean[:, None, None, None], factor)
+    if step == 2:
+        return _blend_(out, _gray(out), factor)
+    return _shift_hue(out, factor)
+
+
 def apply_color_jitter(x: torch.Tensor, factors: JitterFactors) -> torch.Tensor:
-    """Brightness, contrast, saturation, hue, in that fixed order (torchvision's ColorJitter draws a
-    random order per image), each as torchvision's adjust_* on the float image. One channel: contrast
-    blends with the image's mean; saturation and hue leave it unchanged, as torchvision's do."""
+    """Brightness, contrast, saturation and hue, each as torchvision's adjust_* on the float image, in
+    each image's own order (``factors.order``, as torchvision's ColorJitter draws one per image), or
+    in that order where ``order`` is None. One channel: contrast blends with the image's mean;
+    saturation and hue leave it unchanged, as torchvision's do."""
     N, C, H, W = x.shape
     if C not in (1, 3):
         raise CnnlabError(f"augmentation 'color_jitter' needs images with 1 or 3 channels, got {C}")
     out = x.float()  # (N, C, H, W): the one float copy, changed in place below
-    if factors.brightness is not None:
-        out.mul_(factors.brightness[:, None, None, None]).clamp_(0, 255)
-    if factors.contrast is not None:
-        weights = torch.tensor(GRAY_WEIGHTS if C == 3 else (1.0,), device=x.device)  # (C,)
-        mean = out.mean(dim=(2, 3)) @ weights  # (N,) the grey image's mean, from the channel means
-        _blend_(out, mean[:, None, None, None], factors.contrast)
-    if factors.saturation is not None and C == 3:
-        _blend_(out, _gray(out), factors.saturation)
-    if factors.hue is not None and C == 3:
-        out = _shift_hue(out, factors.hue)
+    active = [k for k, f in enumerate(factors[:4]) if f is not None and (k < 2 or C == 3)]
+    if factors.order is None or len(active) < 2:
+        for k in active:
+            out = _jitter_step(out, k, factors[k])
+    else:  # at each position, every step on the images that take it there: a gather and a scatter each
+        for position in range(4):
+            for k in active:
+                chosen = (factors.order[:, position] == k).nonzero().squeeze(1)  # (n,)
+                if len(chosen):
+                    out[chosen] = _jitter_step(out[chosen], k, factors[k][chosen])
     return out.add_(0.5).to(torch.uint8)  # rounds half up: every step leaves values in [0, 255], to() truncates
 
 
