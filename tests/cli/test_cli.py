@@ -57,7 +57,7 @@ def heavy_imports(argv: list[str]) -> tuple[str, list[str]]:
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["recipes"], ["train", "--help"],
-                                  ["summary", "--help"], ["models", "--help"], ["bench", "--help"],
+                                  ["summary", "--help"], ["models", "--help"], ["bench", "--help"], ["data", "--help"], ["data", "stats", "--help"],
                                   ["bench", "models", "--help"], ["scratch", "--help"], ["completion", "--help"]])
 def test_light_commands_import_no_torch_numpy_or_matplotlib(argv):
     assert heavy_imports(argv) == ("0", [])
