@@ -20,6 +20,7 @@ from statistics import median
 import numpy as np
 import torch
 
+from cnnlab.allocator import keep_freed_memory
 from cnnlab.data import load_dataset
 from cnnlab.data.augment import build_augmentations
 
@@ -103,10 +104,16 @@ def dataloader_rate(images: torch.Tensor, batch_size: int, num_workers: int,
 
 def bench_augmentation(n_images: int = 10_240, batch_size: int = 256, rounds: int = 3) -> dict:
     """The batched ops against the best DataLoader setting: rates, output statistics, the ratio."""
+    keep_freed_memory()  # as a training process does (cnnlab.engine.session); the DataLoader's workers inherit it
     images = _images(n_images)
     rate, mean, std = batched_rate(images, batch_size, rounds)
-    loaders = {(on, workers): dataloader_rate(images, batch_size, workers, on)
-               for on in ("float32", "uint8") for workers in (0, 1, 2)}
+    loaders = {}  # each setting's faster of two passes: its rate varies by up to 1.5x from pass to pass here
+    for _ in range(2):
+        for on in ("float32", "uint8"):
+            for workers in (0, 1, 2):
+                result = dataloader_rate(images, batch_size, workers, on)
+                if (on, workers) not in loaders or result[0] > loaders[on, workers][0]:
+                    loaders[on, workers] = result
     best = max(loaders, key=lambda key: loaders[key][0])
 
     def gap(key) -> float:  # the largest per-channel difference in mean or std from ours

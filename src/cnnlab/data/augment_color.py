@@ -85,8 +85,9 @@ def _shift_hue(image: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     hue.sub_(torch.div(hue, 6, out=blue).floor_().mul_(6))  # into [0, 6] (6 only by rounding, = 0)
     # HSV -> RGB: channel k is V - C clamp(2 - d_k, 0, 1), d_k the distance around the hue circle
     # (circumference 6) between hue + n_k - 2 and 0, n = 5, 3, 1 for r, g, b
-    offsets = torch.tensor(HUE_OFFSETS, device=image.device)[:, None, None]  # (3, 1, 1)
-    x = torch.add(hue[:, None], offsets, out=image)  # (N, 3, H, W) in [-1, 9]; r, g, b are spent
+    for k, offset in enumerate(HUE_OFFSETS):  # one add per channel: a broadcasting add into ``image`` ran 10x slower
+        torch.add(hue, offset, out=image[:, k])
+    x = image  # (N, 3, H, W) in [-1, 9]; r, g, b are spent
     distance = x.abs()
     torch.minimum(distance, x.sub_(6).abs_(), out=distance)
     share = distance.neg_().add_(2).clamp_(0, 1)  # clamp(2 - d, 0, 1)
@@ -121,12 +122,20 @@ def apply_color_jitter(x: torch.Tensor, factors: JitterFactors) -> torch.Tensor:
     if factors.order is None or len(active) < 2:
         for k in active:
             out = _jitter_step(out, k, factors[k])
-    else:  # at each position, every step on the images that take it there: a gather and a scatter each
+    else:  # at each position the batch is sorted by the step its images take there: a slice per step
+        rows = torch.arange(N, device=x.device)  # which image each row of ``out`` holds
         for position in range(4):
+            steps = factors.order[rows, position]  # (N,) the step each row takes at this position
+            regroup = torch.argsort(steps, stable=True)
+            out, rows, steps = out.index_select(0, regroup), rows[regroup], steps[regroup]
+            ends = torch.bincount(steps, minlength=4).cumsum(0).tolist()
             for k in active:
-                chosen = (factors.order[:, position] == k).nonzero().squeeze(1)  # (n,)
-                if len(chosen):
-                    out[chosen] = _jitter_step(out[chosen], k, factors[k][chosen])
+                a, b = (ends[k - 1] if k else 0), ends[k]
+                if b > a:  # in place on the slice, a view; hue gives a new buffer, copied back
+                    part = _jitter_step(out[a:b], k, factors[k][rows[a:b]])
+                    if part.data_ptr() != out[a:b].data_ptr():
+                        out[a:b].copy_(part)
+        out = out.index_select(0, torch.argsort(rows))  # back to the batch's order
     return out.add_(0.5).to(torch.uint8)  # rounds half up: every step leaves values in [0, 255], to() truncates
 
 
