@@ -77,21 +77,23 @@ def confusion_png(matrix: np.ndarray, classes: Sequence[str], title: str = "") -
     return png_bytes(fig)
 
 
-def gallery_png(images: np.ndarray, titles: Sequence[str], *, columns: int = 4, title: str = "") -> bytes:
-    """uint8 images (k, C, H, W) in a grid, each under its title (fastai's ``plot_top_losses``)."""
+def gallery_png(images: np.ndarray, titles: Sequence[str], *, columns: int = 4, title: str = "",
+                cell: tuple[float, float] = (2.6, 2.8), dpi: int = 110) -> bytes:
+    """uint8 images (k, C, H, W) in a grid, each under its title (fastai's ``plot_top_losses`` and
+    ``show_batch``), pixels as they are; ``cell`` is one image's width and height in inches."""
     k = len(images)
     rows = max(1, -(-k // columns))
-    fig = Figure(figsize=(2.6 * columns, 2.8 * rows))
+    fig = Figure(figsize=(cell[0] * columns, cell[1] * rows))
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
     for ax, image, text in zip(axes, images, titles):
         picture = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)  # (H, W) or (H, W, 3)
-        ax.imshow(picture, cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=255)
+        ax.imshow(picture, cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(text, fontsize=8)
     if title:
-        fig.suptitle(title)
-    return png_bytes(fig)
+        fig.suptitle(title, fontsize=9)
+    return png_bytes(fig, dpi)
 
 
 def binary_curves_png(binary: dict) -> bytes:

@@ -34,7 +34,7 @@ def run(args) -> int:
     from cnnlab.atomic import atomic_write_bytes
     from cnnlab.data.overview import augmented_sample
     from cnnlab.data.prepare import check_data
-    from cnnlab.report.preview import preview_png
+    from cnnlab.report.plots import gallery_png
 
     data = load_data_config(args.recipe, args.overrides)
     splits = check_data(data)  # the augmentation names and options too, before anything is drawn
@@ -43,7 +43,8 @@ def run(args) -> int:
     C, H, W = images.shape[1:]
     title = f"{data.name}: {len(images)} training images, {C}x{H}x{W}, {ops} (seed {args.seed})"
     path = Path(args.output)
-    atomic_write_bytes(path, preview_png(images, labels, splits.classes, columns=args.columns, title=title))
+    names = [splits.classes[int(label)] for label in labels]
+    atomic_write_bytes(path, gallery_png(images, names, columns=args.columns, title=title, cell=(1.5, 1.7), dpi=100))
     print(f"wrote {path}: {len(images)} augmented training images of {data.name} ({ops}), "
           f"{min(args.columns, len(images))} per row")
     return 0
