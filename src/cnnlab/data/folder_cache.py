@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.atomic import TMP_SUFFIX, atomic_write_json, atomic_write_with
+from cnnlab.cache import cache_dir
 from cnnlab.errors import first_line
 
 CACHE_VERSION = 1  # the files' layout; a change makes every older cache a miss
@@ -49,9 +49,7 @@ class CachedFolder:
 
 
 def cache_folder() -> Path:
-    if os.environ.get("CNNLAB_CACHE_DIR"):
-        return Path(os.environ["CNNLAB_CACHE_DIR"]) / "imagefolder"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnlab" / "imagefolder"
+    return cache_dir() / "imagefolder"
 
 
 def decoder_version() -> str:

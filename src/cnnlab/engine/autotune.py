@@ -32,6 +32,7 @@ from typing import Any, Literal
 import torch
 
 from cnnlab.allocator import keep_freed_memory
+from cnnlab.cache import cache_dir
 from cnnlab.atomic import atomic_write_json
 from cnnlab.engine.precision import Precision, cpu_flags
 from cnnlab.run.environment import cpu_name
@@ -190,11 +191,8 @@ def fastest(candidates: list[Precision], timings: list[Timing]) -> Precision:
 
 
 def default_cache_path() -> Path:
-    """$CNNLAB_CACHE_DIR, else $XDG_CACHE_HOME/cnnlab, else ~/.cache/cnnlab; the file autotune.json."""
-    folder = os.environ.get("CNNLAB_CACHE_DIR")
-    if not folder:
-        folder = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnlab")
-    return Path(folder) / "autotune.json"
+    """autotune.json in cnnlab's cache folder (``cnnlab.cache.cache_dir``)."""
+    return cache_dir() / "autotune.json"
 
 
 def machine_fingerprint(device: torch.device) -> dict[str, Any]:
