@@ -137,14 +137,16 @@ def _timed_load(root: Path) -> tuple[float, object]:
 
 def same_as_idx(folder, idx) -> bool:
     """The folder's parts equal the IDX parts byte for byte, as the export orders them: by class,
-    then in the files' order (a stable sort of the labels)."""
-    for part in ("train", "test"):
-        labels = getattr(idx, f"{part}_labels")
-        order = np.argsort(labels, kind="stable")
-        if not (np.array_equal(getattr(folder, f"{part}_labels"), labels[order])
-                and np.array_equal(getattr(folder, f"{part}_images"), getattr(idx, f"{part}_images")[order])):
+    then in the files' order (a stable sort of the labels); its classes are the export's class folders."""
+    from cnnlab.data.export_folder import class_folder_names
+
+    if folder.classes != tuple(class_folder_names(idx.classes)) or folder.parts().keys() != idx.parts().keys():
+        return False
+    for (images, labels), (idx_images, idx_labels) in zip(folder.parts().values(), idx.parts().values()):
+        order = np.argsort(idx_labels, kind="stable")
+        if not (np.array_equal(labels, idx_labels[order]) and np.array_equal(images, idx_images[order])):
             return False
-    return folder.classes == idx.classes or len(folder.classes) == len(idx.classes)
+    return True
 
 
 def bench_imagefolder(folder: str | Path | None = None) -> dict:

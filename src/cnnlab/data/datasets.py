@@ -55,6 +55,14 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def parts(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{part: (images, labels)}: train, val (only when the dataset has a val part of its own), test."""
+        parts = {"train": (self.train_images, self.train_labels)}
+        if self.val_images is not None:
+            parts["val"] = (self.val_images, self.val_labels)
+        parts["test"] = (self.test_images, self.test_labels)
+        return parts
+
 
 def _shape(images: np.ndarray) -> str:
     return "x".join(map(str, images.shape[1:]))
@@ -66,11 +74,10 @@ def check_parts(data: ImageDataset) -> None:
     what = f"dataset '{data.name}' ({data.source})"
     if not data.classes:
         raise CnnlabError(f"{what} has no classes")
-    parts = ("train", "test") if data.val_images is None else ("train", "val", "test")
     if (data.val_images is None) != (data.val_labels is None):
         raise CnnlabError(f"{what}: a val part needs both images and labels")
-    for part in parts:
-        images, labels = getattr(data, f"{part}_images"), getattr(data, f"{part}_labels")
+    parts = data.parts()
+    for part, (images, labels) in parts.items():
         if images.dtype != np.uint8 or images.ndim != 4:
             raise CnnlabError(f"{what}: {part} images must be uint8 of shape (N, C, H, W), "
                               f"got {images.dtype} {images.shape}")
@@ -83,8 +90,7 @@ def check_parts(data: ImageDataset) -> None:
         if labels.size and (labels.min() < 0 or labels.max() >= K):
             raise CnnlabError(f"{what}: {part} labels must lie in 0..{K - 1} (one per class), "
                               f"found {labels.min()}..{labels.max()}")
-    for part in parts[1:]:
-        images = getattr(data, f"{part}_images")
+    for part, (images, _) in parts.items():
         if data.train_images.shape[1:] != images.shape[1:]:
             raise CnnlabError(f"{what}: train images are {_shape(data.train_images)} but {part} images are "
                               f"{_shape(images)}; every part must have one shape (C x H x W)")

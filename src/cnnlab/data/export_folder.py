@@ -99,9 +99,7 @@ def write_imagefolder(dataset: ImageDataset, directory: str | Path, workers: int
     start_time = time.perf_counter()
     directory = Path(directory)
     _check_target(directory)
-    parts = {"train": (dataset.train_images, dataset.train_labels), "test": (dataset.test_images, dataset.test_labels)}
-    if dataset.val_images is not None:
-        parts = {"train": parts["train"], "val": (dataset.val_images, dataset.val_labels), "test": parts["test"]}
+    parts = dataset.parts()
     if dataset.image_shape[0] not in (1, 3):
         raise CnnlabError(f"dataset '{dataset.name}' has {dataset.image_shape[0]}-channel images; PNG folders "
                           "hold 1 (grayscale) or 3 (RGB)")

@@ -48,13 +48,8 @@ def image_settings(dataset: ImageDataset, data: DataConfig) -> ImageDataset:
     if (channels, *size) == (C, H, W):
         return dataset
 
-    def convert(images):
-        return resize_images(convert_channels(images, channels), size, data.resize)
-
-    parts = {f"{part}_images": convert(getattr(dataset, f"{part}_images")) for part in ("train", "test")}
-    if dataset.val_images is not None:
-        parts["val_images"] = convert(dataset.val_images)
-    return replace(dataset, **parts)
+    return replace(dataset, **{f"{part}_images": resize_images(convert_channels(images, channels), size, data.resize)
+                               for part, (images, _) in dataset.parts().items()})
 
 
 def check_data(data: DataConfig) -> Splits:
