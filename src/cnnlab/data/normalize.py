@@ -141,34 +141,41 @@ def merge_moments(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     return n, mean, m2
 
 
+def _streaming_std(images: np.ndarray, rows: int, moments) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) std of uint8 images (N, C, H, W) in [0, 1] units, ``rows`` images at a
+    time: ``moments(x)`` gives a float64 chunk's (count, mean, M2) over the axes it reduces, and the
+    chunks merge exactly. A std below CONSTANT (a constant channel or pixel) becomes 1: centred, not
+    divided by ~0."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for start in range(0, len(images), rows):
+        x = images[start : start + rows].astype(np.float64) / 255.0  # (n_b, C, H, W)
+        n, mean, m2 = merge_moments(n, mean, m2, *moments(x))
+    std = np.sqrt(m2 / max(n, 1))
+    std[std < CONSTANT] = 1.0
+    return mean, std
+
+
+def _channel_moments(x: np.ndarray):
+    x = x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1)  # (C, n_b*H*W)
+    mean = x.mean(axis=1)
+    return x.shape[1], mean, ((x - mean[:, None]) ** 2).sum(axis=1)
+
+
+def _pixel_moments(x: np.ndarray):
+    mean = x.mean(axis=0)  # (C, H, W)
+    return len(x), mean, ((x - mean) ** 2).sum(axis=0)
+
+
 def fit_channel_stats(images: np.ndarray, chunk: int = 8192) -> ChannelStats:
     """Mean and (population) std per channel of uint8 images (N, C, H, W), as fractions of 255."""
-    N, C = images.shape[:2]
-    n, mean, m2 = 0, np.zeros(C), np.zeros(C)
-    for start in range(0, N, chunk):
-        x = images[start : start + chunk].astype(np.float64) / 255.0  # (n_b, C, H, W)
-        x = x.transpose(1, 0, 2, 3).reshape(C, -1)  # (C, n_b*H*W)
-        n_b = x.shape[1]
-        mean_b = x.mean(axis=1)
-        m2_b = ((x - mean_b[:, None]) ** 2).sum(axis=1)
-        n, mean, m2 = merge_moments(n, mean, m2, n_b, mean_b, m2_b)
-    std = np.sqrt(m2 / max(n, 1))
-    std[std < CONSTANT] = 1.0  # a constant channel: leave it centred, do not divide by (nearly) zero
+    mean, std = _streaming_std(images, chunk, _channel_moments)
     return ChannelStats(tuple(mean.tolist()), tuple(std.tolist()))
 
 
 def fit_pixel_stats(images: np.ndarray, chunk: int | None = None) -> PixelStats:
     """The mean image and (population) std image of uint8 images (N, C, H, W), as fractions of 255."""
     N, C, H, W = images.shape
-    rows = chunk or max(1, PIXEL_CHUNK_VALUES // (C * H * W))
-    n, mean, m2 = 0, np.zeros((C, H, W)), np.zeros((C, H, W))
-    for start in range(0, N, rows):
-        x = images[start : start + rows].astype(np.float64) / 255.0  # (n_b, C, H, W)
-        mean_b = x.mean(axis=0)
-        m2_b = ((x - mean_b) ** 2).sum(axis=0)
-        n, mean, m2 = merge_moments(n, mean, m2, len(x), mean_b, m2_b)
-    std = np.sqrt(m2 / max(n, 1))
-    std[std < CONSTANT] = 1.0  # a constant pixel (an MNIST corner): centred, not divided by ~0
+    mean, std = _streaming_std(images, chunk or max(1, PIXEL_CHUNK_VALUES // (C * H * W)), _pixel_moments)
     return PixelStats(mean, std)
 
 
