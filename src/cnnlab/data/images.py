@@ -71,12 +71,8 @@ def as_pixels(image: ImageInput, channels: int) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] not in (1, 3):
         raise CnnlabError(f"an image array must be (H, W), (H, W, C) or (C, H, W) with 1 or 3 channels; "
                           f"got shape {array.shape}")
-    if array.shape[2] != channels:  # gray <-> RGB by Pillow, as for files (ITU-R 601-2 luma)
-        from PIL import Image
-
-        converted = np.asarray(Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-                               .convert("L" if channels == 1 else "RGB"))
-        array = converted[:, :, None] if converted.ndim == 2 else converted
+    if array.shape[2] != channels:  # gray <-> RGB as Pillow converts files (ITU-R 601-2 luma)
+        array = convert_channels(array.transpose(2, 0, 1)[None], channels)[0].transpose(1, 2, 0)
     return array
 
 
