@@ -59,6 +59,8 @@ def test_preview_writes_a_grid_of_the_seeded_augmented_sample(tmp_path, capsys):
     (["data", "preview", "quick_test", "--count", "0"], "--count and --columns must be at least 1, got 0 and 8"),
     (["data", "preview", "quick_test", "data.augment=[{name: rotat}]"], "unknown augmentation 'rotat'"),
     (["data", "stats", "no_such_recipe"], "no recipe file or packaged recipe named 'no_such_recipe'"),
+    (["data", "stats", "ablations/lr_sweep"], "ablations/lr_sweep is a sweep file (recipe and grid or search): run it "
+                                              "with 'cnnlab sweep ablations/lr_sweep', or give the recipe it names"),
 ])
 def test_bad_data_commands_are_one_line(argv, message, capsys):
     assert main(argv) == 2

@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.config import dump_yaml, load_recipe
+    from cnnlab.config import dump_yaml
 
     if args.resume:
         if args.recipe or args.overrides:
@@ -42,14 +42,9 @@ def run(args) -> int:
 
         config = RunDir.open(args.resume).config()
     elif args.recipe:
-        from cnnlab.config.recipes import find_recipe
-        from cnnlab.sweep.spec import is_sweep_file
+        from cnnlab.cli._recipe import load_recipe_arg
 
-        path = find_recipe(args.recipe)
-        if is_sweep_file(path):
-            raise CnnlabError(f"{args.recipe} is a sweep file (recipe and grid or search): run it with "
-                              f"'cnnlab sweep {args.recipe}'")
-        config = load_recipe(path, args.overrides)
+        config = load_recipe_arg(args.recipe, args.overrides)
     else:
         raise CnnlabError("give a recipe (e.g. cnnlab train recipes/fashion_mnist.yaml) or --resume RUN_DIR")
     from cnnlab.engine.fit import fit

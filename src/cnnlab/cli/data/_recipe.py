@@ -1,8 +1,6 @@
-"""The recipe a data command reads, as ``cnnlab train`` reads it."""
+"""The recipe arguments of ``cnnlab data stats`` and ``data preview``, as ``cnnlab train`` takes them."""
 
 from __future__ import annotations
-
-from cnnlab.errors import CnnlabError
 
 
 def add_recipe_arguments(parser) -> None:
@@ -11,12 +9,7 @@ def add_recipe_arguments(parser) -> None:
 
 
 def load_data_config(recipe: str, overrides: list[str]):
-    """The ``data`` section of the recipe with its overrides; sweep files are refused."""
-    from cnnlab.config import load_recipe
-    from cnnlab.config.recipes import find_recipe
-    from cnnlab.sweep.spec import is_sweep_file
+    """The ``data`` section of the recipe with its overrides (``cnnlab.cli._recipe.load_recipe_arg``)."""
+    from cnnlab.cli._recipe import load_recipe_arg
 
-    path = find_recipe(recipe)
-    if is_sweep_file(path):
-        raise CnnlabError(f"{recipe} is a sweep file; give one of its recipes, or the recipe it names")
-    return load_recipe(path, overrides).data
+    return load_recipe_arg(recipe, overrides).data
