@@ -87,6 +87,16 @@ def test_export_writes_png_class_folders_that_train_reads_back_exactly(tmp_path,
         order = np.argsort(labels, kind="stable")
         assert np.array_equal(getattr(folder, f"{part}_images"), getattr(original, f"{part}_images")[order])
         assert np.array_equal(getattr(folder, f"{part}_labels"), labels[order])
+    # the bench's round-trip check agrees, and refuses one changed pixel or the dataset's own class names
+    from dataclasses import replace
+
+    from cnnlab.bench.data import same_as_idx
+
+    assert same_as_idx(folder, original)
+    changed = folder.test_images.copy()
+    changed[0, 0, 0, 0] ^= 1
+    assert not same_as_idx(replace(folder, test_images=changed), original)
+    assert not same_as_idx(replace(folder, classes=original.classes), original)
     assert main(["data", "export", "synthetic", str(out), "--format", "imagefolder"]) == 2  # not empty: refused
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err

@@ -38,9 +38,22 @@ def _images(n: int) -> torch.Tensor:
     return torch.from_numpy(data.train_images)  # (n, 3, 32, 32)
 
 
-def _channel_stats(total: torch.Tensor, squares: torch.Tensor, count: int) -> tuple[np.ndarray, np.ndarray]:
-    mean = total / count
-    return mean.numpy(), (squares / count - mean**2).clamp_min(0).sqrt().numpy()
+class ChannelMoments:
+    """Per-channel mean and std of float batches (B, C, H, W), summed batch by batch in float64."""
+
+    def __init__(self, channels: int = 3) -> None:
+        self.total = torch.zeros(channels, dtype=torch.float64)
+        self.squares = torch.zeros(channels, dtype=torch.float64)
+        self.count = 0
+
+    def add(self, x: torch.Tensor) -> None:
+        self.total += x.sum(dim=(0, 2, 3), dtype=torch.float64)
+        self.squares += x.double().square().sum(dim=(0, 2, 3))
+        self.count += x.numel() // x.shape[1]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        mean = self.total / self.count
+        return mean.numpy(), (self.squares / self.count - mean**2).clamp_min(0).sqrt().numpy()
 
 
 def batched_rate(images: torch.Tensor, batch_size: int, rounds: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -48,7 +61,7 @@ def batched_rate(images: torch.Tensor, batch_size: int, rounds: int) -> tuple[fl
     per-channel mean and std of their float output."""
     ops = build_augmentations(CROP_FLIP_JITTER)
     generator = torch.Generator().manual_seed(0)
-    times, total, squares = [], torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    times, moments = [], ChannelMoments()
     for r in range(rounds + 1):  # the first pass warms the kernels and the allocator up, untimed
         start = time.perf_counter()
         for i in range(0, len(images), batch_size):
@@ -57,12 +70,10 @@ def batched_rate(images: torch.Tensor, batch_size: int, rounds: int) -> tuple[fl
                 x = op(x, generator)
             x = x.float().div_(255)  # what v2.ToDtype(float32, scale=True) gives
             if r == 1:  # statistics outside the clock's interest: one pass is enough
-                total += x.sum(dim=(0, 2, 3), dtype=torch.float64)
-                squares += x.double().square().sum(dim=(0, 2, 3))
+                moments.add(x)
         if r:
             times.append(time.perf_counter() - start)
-    mean, std = _channel_stats(total, squares, len(images) * 32 * 32)
-    return len(images) / median(times), mean, std
+    return len(images) / median(times), *moments.result()
 
 
 def dataloader_rate(images: torch.Tensor, batch_size: int, num_workers: int,
@@ -88,18 +99,14 @@ def dataloader_rate(images: torch.Tensor, batch_size: int, num_workers: int,
 
     loader = torch.utils.data.DataLoader(Images(), batch_size=batch_size, shuffle=True, num_workers=num_workers,
                                          generator=torch.Generator().manual_seed(0))
-    total, squares = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
-    counted, start = 0, None
+    moments, counted, start = ChannelMoments(), 0, None
     for x, _ in loader:
         if start is None:
             start = time.perf_counter()
         else:
             counted += len(x)
-        total += x.sum(dim=(0, 2, 3), dtype=torch.float64)
-        squares += x.double().square().sum(dim=(0, 2, 3))
-    seconds = time.perf_counter() - start
-    mean, std = _channel_stats(total, squares, len(images) * 32 * 32)
-    return counted / seconds, mean, std
+        moments.add(x)
+    return counted / (time.perf_counter() - start), *moments.result()
 
 
 def bench_augmentation(n_images: int = 10_240, batch_size: int = 256, rounds: int = 3) -> dict:
