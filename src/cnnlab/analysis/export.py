@@ -45,7 +45,7 @@ from cnnlab.atomic import atomic_write_bytes, atomic_write_json
 from cnnlab.data.normalize import Normalization
 from cnnlab.errors import CnnlabError, first_line, unknown_name
 from cnnlab.run import DataRecord, RunDir
-from cnnlab.run.normalization import NORMALIZATION_FILE, stored_normalization
+from cnnlab.run.normalization import NORMALIZATION_FILE
 from cnnlab.run.restore import restore_model, restore_normalization, restore_splits
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}
@@ -350,8 +350,9 @@ def write_export(run: RunDir, data: DataRecord, stats: Normalization, result: Ex
     beside it, then export.json last: an entry there means that file and its preprocessing.json are
     whole. Entries of other model files are kept."""
     atomic_write_bytes(result.path, blob)
-    for name, arrays in stored_normalization(stats).files.items():
-        atomic_write_bytes(result.preprocessing_path.parent / name, arrays)
+    name = data.normalization.get("file")  # the run's arrays file, its sha256 checked when stats was read
+    if name:
+        atomic_write_bytes(result.preprocessing_path.parent / name, (run.path / name).read_bytes())
     here = str(run.path.resolve())
     previous = read_json(result.preprocessing_path)
     models = previous.get("models") if previous.get("run") == here else None  # another run's: replaced
