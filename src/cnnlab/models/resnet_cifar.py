@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import unknown_name
+from cnnlab.kernels.bn_act import bn_act
 from cnnlab.models.layers import dropout, make_activation, scaled
 from cnnlab.models.registry import register_model
 
@@ -50,9 +51,9 @@ class BasicBlock(nn.Module):
                 self.shortcut = PadShortcut(out_chans - in_chans)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.act1(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.act2(out + self.shortcut(x))
+        # act(bn(conv(x)) [+ shortcut]): one fused kernel in CPU training (cnnlab.kernels.bn_act)
+        out = bn_act(self.bn1, self.conv1(x), self.act1)
+        return bn_act(self.bn2, self.conv2(out), self.act2, residual=self.shortcut(x))
 
 
 class CifarResNet(nn.Module):
@@ -96,7 +97,7 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act1(self.bn1(self.conv1(x)))  # (N, 16, H, W)
+        x = bn_act(self.bn1, self.conv1(x), self.act1)  # (N, 16, H, W)
         x = self.layer1(x)  # (N, 16, H, W)
         x = self.layer2(x)  # (N, 32, H/2, W/2)
         x = self.layer3(x)  # (N, 64, H/4, W/4)
