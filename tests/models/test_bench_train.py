@@ -46,6 +46,7 @@ def test_mfu_is_achieved_flops_over_the_peak_of_the_same_dtype():
     assert r["achieved_flops"] == pytest.approx(r["images_per_s"] * r["train_flops_per_image"])
     assert r["mfu"] == pytest.approx(r["achieved_flops"] / peaks[r["dtype"]]) and 0 < r["mfu"]
     assert r["chosen_by"] in ("measured", "cache") and r["dtype"] in r["setting"]
+    assert r["kernel_speedup"] == pytest.approx(r["images_per_s"] / r["images_per_s_without_kernels"])
 
 
 def test_the_command_prints_the_table(capsys):
@@ -57,4 +58,5 @@ def test_the_command_prints_the_table(capsys):
     assert main(["bench", "train", "simple_nn", "--batch", "8", "--repeats", "1", "--min-seconds", "0.05",
                  "--no-curve"]) == 0
     out = capsys.readouterr().out
-    assert "MFU" in out and "simple_nn" in out and "GFLOP/s" in out
+    assert "MFU" in out and "simple_nn" in out and "GFLOP/s" in out and "kernels off" in out
+    assert "C++ kernels: built" in out

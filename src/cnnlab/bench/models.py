@@ -152,7 +152,15 @@ def environment() -> str:
 
     return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}, "
             f"ISA {torch.backends.cpu.get_cpu_capability()}, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}, "
-            f"malloc keeps freed memory: {'yes' if keep_freed_memory() else 'no'}")
+            f"malloc keeps freed memory: {'yes' if keep_freed_memory() else 'no'}, C++ kernels: {kernel_status()}")
+
+
+def kernel_status() -> str:
+    """'built' or why not ('CNNLAB_KERNELS=0', the compiler's complaint)."""
+    from cnnlab.kernels.build import load_kernel
+
+    kernel = load_kernel("bn_act")
+    return "built" if kernel.available else f"not built ({kernel.reason})"
 
 
 def bench_models(names: list[str], settings: BenchSettings, *, threads: int | None = None,

@@ -12,6 +12,10 @@ peak for the same dtype, measured in the same process:
   matrices in fp32, or in bf16 when the step runs bf16 autocast: the rate the same threads
   reach on the operation that convolutions become.
 - **MFU** (model FLOP utilization, PaLM's term) = images/s x FLOPs per image / peak.
+- **Kernels**: the same step is also timed with cnnlab's C++ kernels off (``kernels_off``:
+  PyTorch's own batch norm, add and ReLU), in turns with the real one; the ratio is what the
+  fused kernels (``cnnlab.kernels``) give this model here. Models that do not call them show
+  about 1.00x.
 
 The step time is the best of ``REPEATS`` windows of at least ``MIN_SECONDS`` each after a
 warm-up, timed by ``cnnlab bench models``' own ``best_rates``; the machine is shared, so the
@@ -78,6 +82,7 @@ def bench_train_model(name: str, *, batch: int = BATCH, peaks: dict[str, float],
     from cnnlab.bench.models import BenchSettings, best_rates, loss_fn
     from cnnlab.engine.autotune import TuneCache, choose, training_step, workload_key
     from cnnlab.engine.precision import candidate_settings
+    from cnnlab.kernels.build import kernels_off
     from cnnlab.models import MODELS, build_model
 
     entry = MODELS.get(name)
@@ -96,12 +101,19 @@ def bench_train_model(name: str, *, batch: int = BATCH, peaks: dict[str, float],
     step = build(setting)
     flops = step_flops(step) / batch
     timing = BenchSettings(batch=batch, warmup=WARMUP, repeats=repeats, min_seconds=min_seconds)
-    rate = best_rates({"step": step}, batch, timing)["step"]
+
+    def step_without_kernels() -> None:
+        with kernels_off():
+            step()
+
+    rates = best_rates({"step": step, "without_kernels": step_without_kernels}, batch, timing)
+    rate = rates["step"]
     if setting.name not in peaks:
         peaks[setting.name] = matmul_peak(setting.name)
     achieved = rate * flops
     return {"model": name, "input": "x".join(map(str, entry.default_input)), "batch": batch,
             "setting": setting.label, "chosen_by": choice.source, "images_per_s": rate,
+            "images_per_s_without_kernels": rates["without_kernels"], "kernel_speedup": rate / rates["without_kernels"],
             "train_flops_per_image": flops, "achieved_flops": achieved, "dtype": setting.name,
             "peak_flops": peaks[setting.name], "mfu": achieved / peaks[setting.name]}
 

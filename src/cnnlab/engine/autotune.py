@@ -35,6 +35,7 @@ from cnnlab.allocator import keep_freed_memory
 from cnnlab.cache import cache_dir
 from cnnlab.atomic import atomic_write_json
 from cnnlab.engine.precision import Precision, cpu_flags
+from cnnlab.kernels.build import kernels_on
 from cnnlab.run.environment import cpu_name
 
 WARMUP = 2  # oneDNN creates its kernels in the first step; the second still runs ~1.5x slow here
@@ -196,7 +197,8 @@ def default_cache_path() -> Path:
 
 
 def machine_fingerprint(device: torch.device) -> dict[str, Any]:
-    """What a measured choice holds only for: the processor, its usable ISA, torch and malloc's mode.
+    """What a measured choice holds only for: the processor, its usable ISA, torch, malloc's mode and
+    whether cnnlab's C++ kernels are on.
 
     Steps timed while glibc gave freed memory back (``cnnlab.allocator``) paid page faults that the
     larger-activation candidates paid more of, so such timings are not trusted either.
@@ -208,6 +210,7 @@ def machine_fingerprint(device: torch.device) -> dict[str, Any]:
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL"),
         "torch": torch.__version__,
         "malloc_keeps_freed_memory": keep_freed_memory(),
+        "cpp_kernels": kernels_on(),  # CNNLAB_KERNELS=0 changes what channels_last costs
     }
     if device.type == "cuda":
         fingerprint["gpu"] = torch.cuda.get_device_name(device)

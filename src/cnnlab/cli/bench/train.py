@@ -54,9 +54,11 @@ def run(args) -> int:
         return 0
     peaks = ", ".join(f"{dtype} {flops / 1e9:,.0f} GFLOP/s" for dtype, flops in report["peaks"].items())
     rows = [[r["model"], r["input"], str(r["batch"]), r["setting"], f"{r['images_per_s']:,.0f}",
-             f"{r['train_flops_per_image'] / 1e6:,.1f}", f"{r['achieved_flops'] / 1e9:,.1f}", f"{r['mfu']:.0%}"]
+             f"{r['train_flops_per_image'] / 1e6:,.1f}", f"{r['achieved_flops'] / 1e9:,.1f}", f"{r['mfu']:.0%}",
+             f"{r['images_per_s_without_kernels']:,.0f}", f"{r['kernel_speedup']:.2f}x"]
             for r in report["results"]]
-    print_table(["Model", "Input", "Batch", "auto setting", "img/s", "train MFLOP/img", "GFLOP/s", "MFU"], rows,
+    print_table(["Model", "Input", "Batch", "auto setting", "img/s", "train MFLOP/img", "GFLOP/s", "MFU",
+                 "img/s, kernels off", "kernels"], rows,
                 title=f"Training step at the auto setting; MFU against torch.mm's peak here ({peaks}) "
                       f"({report['environment']}; {report['load']})")
     if "curve" in report:
