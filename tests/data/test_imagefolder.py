@@ -145,6 +145,29 @@ def test_the_writer_refuses_a_non_empty_folder_and_an_empty_class(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_an_export_stopped_half_way_leaves_no_partial_folder_and_reruns(tmp_path, monkeypatch):
+    data = load_dataset("synthetic", shape=(1, 4, 4), num_classes=3, train_size=30, test_size=9)
+    monkeypatch.setattr(export_folder, "WRITE_CHUNK", 10)
+    real, calls = export_folder._write_task, []
+
+    def interrupted(task):
+        calls.append(task)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C after two chunks of files
+        return real(task)
+
+    monkeypatch.setattr(export_folder, "_write_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_imagefolder(data, tmp_path / "out", workers=1)
+    assert not (tmp_path / "out").exists() and len(list((tmp_path / ".out.partial").rglob("*.png"))) == 20
+    monkeypatch.setattr(export_folder, "_write_task", real)
+    written = write_imagefolder(data, tmp_path / "out", workers=1)  # the same command again
+    assert written.total == 39 == len(list((tmp_path / "out").rglob("*.png")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the leftover sibling is gone
+    (tmp_path / "empty").mkdir()
+    assert write_imagefolder(data, tmp_path / "empty", workers=1).total == 39  # an empty folder is taken too
+
+
 # --- decoding against torchvision's ImageFolder and Pillow -------------------------------------
 
 def mixed_folder(root):

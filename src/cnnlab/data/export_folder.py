@@ -7,6 +7,10 @@ more than 10 classes), so they sort in label order; file names are the image's p
 zero-padded, so they sort in the dataset's order. Reading the folder back (``imagefolder``: classes,
 then names) gives each part grouped by class, in the original order within each class: the
 original arrays reordered by a stable sort of the labels, byte for byte.
+
+The files are written into a hidden sibling, ``.DIR.partial``, renamed to ``DIR`` when the last one
+is written: an export stopped half-way (Ctrl-C, a full disk, a kill) leaves no half a dataset under
+``DIR``, and the next export of the same ``DIR`` deletes the leftover sibling and starts again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import time
 from contextlib import closing
 from dataclasses import dataclass
@@ -91,11 +96,16 @@ def _check_target(directory: Path) -> None:
                               "dataset is read as part of this one")
 
 
+def staging_folder(directory: Path) -> Path:
+    """Where an export into ``directory`` writes before it is complete."""
+    return directory.parent / f".{directory.name}.partial"
+
+
 def write_imagefolder(dataset: ImageDataset, directory: str | Path, workers: int | None = None) -> WrittenFolder:
     """Write every image of ``dataset`` as a PNG file under ``directory`` (new or empty), on ``workers``
-    processes (default: all cores). A one-line error, before anything is written, for a non-empty
-    folder, an image that is neither 1 nor 3 channels, or a class without images in a part (its folder
-    would be empty, which ``imagefolder`` refuses)."""
+    processes (default: all cores), through ``staging_folder(directory)``. A one-line error, before
+    anything is written, for a non-empty folder, an image that is neither 1 nor 3 channels, or a class
+    without images in a part (its folder would be empty, which ``imagefolder`` refuses)."""
     start_time = time.perf_counter()
     directory = Path(directory)
     _check_target(directory)
@@ -109,10 +119,13 @@ def write_imagefolder(dataset: ImageDataset, directory: str | Path, workers: int
             raise CnnlabError(f"dataset '{dataset.name}' has no {part} image of class '{dataset.classes[empty[0]]}'; "
                               "an image folder needs every class in every part (choose other options)")
     folders = class_folder_names(dataset.classes)
+    staging = staging_folder(directory)
+    if staging.exists():
+        shutil.rmtree(staging)  # an earlier export of this folder that did not finish
     for part in parts:
         for name in folders:
-            (directory / part / name).mkdir(parents=True, exist_ok=True)
-    tasks = [(str(directory), part, folders, i, min(i + WRITE_CHUNK, len(labels)))
+            (staging / part / name).mkdir(parents=True, exist_ok=True)
+    tasks = [(str(staging), part, folders, i, min(i + WRITE_CHUNK, len(labels)))
              for part, (_, labels) in parts.items() for i in range(0, len(labels), WRITE_CHUNK)]
     total = sum(len(labels) for _, labels in parts.values())
     workers = max(1, min(workers or worker_count(), len(tasks)))
@@ -125,5 +138,8 @@ def write_imagefolder(dataset: ImageDataset, directory: str | Path, workers: int
     else:
         with closing(process_map(_write_task, tasks, workers, _share, (parts,))) as results:
             written = sum(results)
+    if directory.is_dir():
+        directory.rmdir()  # empty (checked above); rename needs the name free
+    os.replace(staging, directory)
     files = {part: len(labels) for part, (_, labels) in parts.items()}
     return WrittenFolder(directory, files, written, time.perf_counter() - start_time)
