@@ -201,6 +201,12 @@ def test_records_from_before_the_schemes_read_as_channel_or_none():
      "data.normalize_mean has 2 value(s) but the images have 3 channel(s); give one per channel"),
     (("data.normalize=fixed", "data.normalize_mean=[0.5]", "data.normalize_std=[0.5, 0.5]"), (1, 4, 4),
      "data.normalize_std has 2 value(s) but the images have 1 channel(s); give one per channel"),
+    (("data.normalize_mean=[0.5]",), (1, 4, 4),
+     "data.normalize_mean is set but data.normalize is channel, which does not read it; set data.normalize: fixed "
+     "to use it, or remove data.normalize_mean"),
+    (("data.normalize=pixel", "data.normalize_std=[0.5]"), (1, 4, 4),
+     "data.normalize_std is set but data.normalize is pixel, which does not read it; set data.normalize: fixed "
+     "to use it, or remove data.normalize_std"),
     (("data.normalize=zca",), (3, 64, 64),
      "data.normalize: zca on 3x64x64 images needs a 12288x12288 covariance (1.2 GB) and its eigendecomposition; "
      "whiten at most 4096 values per image (set a smaller data.image_size) or choose channel or pixel"),

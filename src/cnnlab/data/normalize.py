@@ -186,6 +186,11 @@ def check_normalization(data: DataConfig, shape: tuple[int, int, int]) -> str:
     if scheme == "imagenet" and C != 3:
         raise CnnlabError(f"data.normalize: imagenet's mean and std are for RGB images, but these have {C} "
                           "channel(s); set data.channels: 3")
+    if scheme != "fixed":
+        for key in ("normalize_mean", "normalize_std"):
+            if getattr(data, key) is not None:  # would be silently ignored
+                raise CnnlabError(f"data.{key} is set but data.normalize is {scheme}, which does not read it; "
+                                  f"set data.normalize: fixed to use it, or remove data.{key}")
     if scheme == "fixed":
         for key in ("normalize_mean", "normalize_std"):
             values = getattr(data, key)
