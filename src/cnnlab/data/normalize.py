@@ -186,20 +186,17 @@ def check_normalization(data: DataConfig, shape: tuple[int, int, int]) -> str:
     if scheme == "imagenet" and C != 3:
         raise CnnlabError(f"data.normalize: imagenet's mean and std are for RGB images, but these have {C} "
                           "channel(s); set data.channels: 3")
-    if scheme != "fixed":
-        for key in ("normalize_mean", "normalize_std"):
-            if getattr(data, key) is not None:  # would be silently ignored
-                raise CnnlabError(f"data.{key} is set but data.normalize is {scheme}, which does not read it; "
-                                  f"set data.normalize: fixed to use it, or remove data.{key}")
-    if scheme == "fixed":
-        for key in ("normalize_mean", "normalize_std"):
-            values = getattr(data, key)
-            if values is None:
-                raise CnnlabError(f"data.normalize: fixed needs data.{key}, one value per channel in [0, 1] "
-                                  f"pixel units (e.g. [{', '.join(['0.5'] * C)}])")
-            if len(values) != C:
-                raise CnnlabError(f"data.{key} has {len(values)} value(s) but the images have {C} channel(s); "
-                                  "give one per channel")
+    for key in ("normalize_mean", "normalize_std"):
+        values = getattr(data, key)
+        if scheme != "fixed" and values is not None:  # would be silently ignored
+            raise CnnlabError(f"data.{key} is set but data.normalize is {scheme}, which does not read it; "
+                              f"set data.normalize: fixed to use it, or remove data.{key}")
+        if scheme == "fixed" and values is None:
+            raise CnnlabError(f"data.normalize: fixed needs data.{key}, one value per channel in [0, 1] "
+                              f"pixel units (e.g. [{', '.join(['0.5'] * C)}])")
+        if scheme == "fixed" and len(values) != C:
+            raise CnnlabError(f"data.{key} has {len(values)} value(s) but the images have {C} channel(s); "
+                              "give one per channel")
     if scheme == "zca":
         check_zca_size(shape)
     return scheme

@@ -197,7 +197,7 @@ void check_input(const at::Tensor& x, const char* what) {
 }
 
 // Forward: returns (y, mean, rstd, scale, shift); updates running_mean/running_var in place
-// when momentum >= 0 (running_var with the unbiased variance, as nn.BatchNorm2d).
+// (running_var with the unbiased variance, as nn.BatchNorm2d).
 std::vector<at::Tensor> bn_act_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                        const at::Tensor& running_mean, const at::Tensor& running_var,
                                        double momentum, double eps, const std::optional<at::Tensor>& residual,
@@ -207,6 +207,10 @@ std::vector<at::Tensor> bn_act_forward(const at::Tensor& x, const at::Tensor& we
   TORCH_CHECK(rows > 1, "batch norm needs more than one value per channel");
   TORCH_CHECK(weight.scalar_type() == at::kFloat && bias.scalar_type() == at::kFloat, "weight and bias must be fp32");
   TORCH_CHECK(weight.numel() == C && bias.numel() == C, "weight and bias must have one value per channel");
+  TORCH_CHECK(running_mean.scalar_type() == at::kFloat && running_var.scalar_type() == at::kFloat &&
+                  running_mean.is_contiguous() && running_var.is_contiguous() && running_mean.numel() == C &&
+                  running_var.numel() == C,
+              "running_mean and running_var must be contiguous fp32 with one value per channel");
   if (residual) {
     check_input(*residual, "residual");
     TORCH_CHECK(residual->sizes() == x.sizes() && residual->scalar_type() == x.scalar_type(),
@@ -239,13 +243,11 @@ std::vector<at::Tensor> bn_act_forward(const at::Tensor& x, const at::Tensor& we
       sp[c] = static_cast<float>(wp[c] * r);
       hp[c] = static_cast<float>(bp[c] - m * wp[c] * r);
     }
-    if (momentum >= 0 && running_mean.defined() && running_mean.numel() == C) {
-      float* rm = running_mean.mutable_data_ptr<float>();
-      float* rv = running_var.mutable_data_ptr<float>();
-      for (int64_t c = 0; c < C; ++c) {
-        rm[c] = static_cast<float>((1 - momentum) * rm[c] + momentum * (sum[c] / rows));
-        rv[c] = static_cast<float>((1 - momentum) * rv[c] + momentum * var[c] * rows / (rows - 1));
-      }
+    float* rm = running_mean.mutable_data_ptr<float>();
+    float* rv = running_var.mutable_data_ptr<float>();
+    for (int64_t c = 0; c < C; ++c) {
+      rm[c] = static_cast<float>((1 - momentum) * rm[c] + momentum * (sum[c] / rows));
+      rv[c] = static_cast<float>((1 - momentum) * rv[c] + momentum * var[c] * rows / (rows - 1));
     }
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     const scalar_t* res = residual ? residual->const_data_ptr<scalar_t>() : nullptr;

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+from torch.nn.modules import module as module_hooks
 
 from cnnlab.kernels.build import kernels_on, load_kernel
 
@@ -37,7 +38,7 @@ class BatchNormAct(torch.autograd.Function):
             x, weight, bias, running_mean, running_var, momentum, eps, residual, relu)
         # With a residual the ReLU mask cannot be recomputed from x alone: keep the output.
         ctx.save_for_backward(x, y if residual is not None else None, weight, mean, rstd, scale, shift)
-        ctx.relu, ctx.has_residual = relu, residual is not None
+        ctx.relu = relu
         return y
 
     @staticmethod
@@ -46,19 +47,17 @@ class BatchNormAct(torch.autograd.Function):
         x, y, weight, mean, rstd, scale, shift = ctx.saved_tensors
         dx, dweight, dbias, dresidual = torch.ops.cnnlab_kernels.bn_act_backward(
             dy, x, y, weight, mean, rstd, scale, shift, ctx.relu)
-        return dx, dweight, dbias, None, None, None, None, (dresidual if ctx.has_residual else None), None
+        return dx, dweight, dbias, None, None, None, None, (dresidual if y is not None else None), None
 
 
 def _hooked(module: nn.Module) -> bool:
     return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
-                or getattr(module, "_backward_pre_hooks", None))
+                or module._backward_pre_hooks)
 
 
 def _global_hooks() -> bool:
-    from torch.nn.modules import module as module_mod
-
-    return bool(module_mod._global_forward_hooks or module_mod._global_forward_pre_hooks
-                or module_mod._global_backward_hooks or getattr(module_mod, "_global_backward_pre_hooks", None))
+    return bool(module_hooks._global_forward_hooks or module_hooks._global_forward_pre_hooks
+                or module_hooks._global_backward_hooks or module_hooks._global_backward_pre_hooks)
 
 
 def _fits(x: torch.Tensor) -> bool:
