@@ -5,7 +5,7 @@ keeping their ``nn.BatchNorm2d`` and ``nn.ReLU`` modules (so state dicts, printi
 ``model.eval()`` are unchanged). In training mode on channels-last fp32/bf16 CPU tensors it runs
 ``bn_act.cpp``: two passes forward and two backward instead of PyTorch's five to seven separate
 ones (batch norm, add, ReLU and their backwards). Batch-norm and ReLU time in resnet20's bf16
-step fell from 59 to 30 ms a step (2 cores, Zen 4; docs/BENCHMARKS.md).
+step fell from about 60 to 28-30 ms a step (2 cores, Zen 4; scripts/kernel_costs.py profile).
 
 Everywhere else the modules run as written: eval mode, NCHW, CUDA, fp16, another activation,
 ``torch.compile`` and ``torch.jit`` tracing (they fuse on their own), modules with hooks
